@@ -1,0 +1,189 @@
+"""Typed stub of :mod:`mailcore._core`, the compiled half of mailcore.
+
+Every export of the Rust extension is declared here with its docstring;
+``python -m mypy.stubtest mailcore._core`` checks this file against the built
+module. Users import the public wrappers (:mod:`mailcore.codecs`, ...) instead.
+
+Functions that take ``data: Buffer`` accept ``bytes`` without copying, and
+``bytearray`` or ``memoryview`` with one copy. Functions working on large
+inputs release the GIL while they run.
+"""
+
+import enum
+from typing import final
+
+from typing_extensions import Buffer
+
+__version__: str
+
+# ---------------------------------------------------------------- codecs ---
+# base64 (RFC 4648 alphabet, MIME line breaking from RFC 2045 section 6.8)
+
+def b64encode(data: Buffer, line_length: int | None = 76) -> bytes:
+    """Encode ``data`` as base64.
+
+    With ``line_length`` (default 76, the MIME maximum) the output is broken
+    into lines of that many characters, each ended by CRLF, the last one too;
+    empty input gives empty output. ``None`` gives one line with no line end.
+    """
+
+def b64decode(data: Buffer, *, strict: bool = False) -> bytes:
+    """Decode base64.
+
+    Lenient (default): white space and line breaks are skipped, as RFC 2045
+    requires of MIME bodies, and other bytes outside the alphabet are ignored
+    the way mail readers do; missing padding is tolerated. Strict: exactly
+    what ``base64.b64decode(data, validate=True)`` accepts, otherwise
+    :class:`mailcore.errors.DecodeError` with the offset of the first bad byte.
+    """
+
+# quoted-printable (RFC 2045 section 6.7; RFC 2047 "Q" with header=True)
+
+def qp_encode(data: Buffer, *, header: bool = False, line_length: int = 76) -> bytes:
+    """Encode ``data`` as quoted-printable.
+
+    CRLF in the input is kept as a hard line break; lines are cut with soft
+    line breaks ("=" CRLF) so that no encoded line exceeds ``line_length``;
+    "=", non-printable bytes and a space or tab before a line end are encoded.
+    ``header=True`` gives the RFC 2047 "Q" form: "_" for space, no line breaks.
+    """
+
+def qp_decode(data: Buffer, *, header: bool = False) -> bytes:
+    """Decode quoted-printable.
+
+    Soft line breaks are removed (also "=" followed by trailing white space),
+    trailing white space that transport added before a line end is dropped,
+    and malformed "=" sequences are passed through unchanged, as RFC 2045
+    recommends: this never raises for real-world mail. ``header=True`` also
+    turns "_" into a space (RFC 2047 "Q").
+    """
+
+# RFC 2047 encoded-words
+
+def decode_header(value: Buffer | str) -> str:
+    """Decode the RFC 2047 encoded-words in a header value.
+
+    B and Q words in any charset are decoded; white space between two adjacent
+    encoded-words is dropped; malformed words are left as they are. Bytes
+    outside encoded-words are read as UTF-8 (invalid sequences replaced).
+    """
+
+def encode_header(text: str, *, charset: str = "utf-8", max_line: int = 76) -> str:
+    """Encode ``text`` as a header value, with encoded-words only where needed.
+
+    Each encoded-word uses B or Q, whichever is shorter; the result is folded
+    (CRLF followed by a space) so that no line exceeds ``max_line``.
+    """
+
+# ------------------------------------------------------- framing and dots ---
+
+@final
+class LineErrorKind(enum.Enum):
+    """Why a :class:`LineReader` could not return a line."""
+
+    TOO_LONG = 1
+    """The line was longer than ``max_line``; its bytes were dropped."""
+    BARE_LF = 2
+    """The line contained a LF not preceded by CR."""
+    BARE_CR = 3
+    """The line contained a CR not followed by LF."""
+
+@final
+class LineError:
+    """A line that was not returned, in place of the line, so a caller can reply."""
+
+    @property
+    def kind(self) -> LineErrorKind:
+        """Why the line was refused."""
+
+    @property
+    def length(self) -> int:
+        """Length in bytes of the refused line (without its line end)."""
+
+@final
+class LineReader:
+    """Cut a byte stream into CRLF-ended lines.
+
+    A CRLF split across two feeds is handled, and the scan resumes where the
+    previous feed stopped. A line longer than ``max_line`` (counted without
+    its CRLF) is returned as a :class:`LineError` in its place, the reader
+    keeps at most ``max_line`` bytes of it, and picks up after the next CRLF.
+    A bare LF or bare CR makes the line a :class:`LineError` too, unless
+    ``allow_bare_lf`` is set, in which case a bare LF ends a line.
+    """
+
+    def __init__(self, max_line: int, *, allow_bare_lf: bool = False) -> None: ...
+    def feed(self, data: Buffer, max_lines: int | None = None) -> list[bytes | LineError]:
+        """Add ``data`` and return the complete lines, without their line ends.
+
+        With ``max_lines`` at most that many are returned and the rest stay
+        buffered: ``feed(b"", 1)`` takes the next one.
+        """
+
+    def take_buffered(self) -> bytes:
+        """Remove and return every byte not yet returned as a line.
+
+        Used when the stream switches mode (an SMTP DATA or BDAT body, TLS).
+        """
+
+    @property
+    def buffered(self) -> int:
+        """Number of bytes held that were not yet returned."""
+
+@final
+class DotReader:
+    """Decode a dot-stuffed body (SMTP DATA, POP3 multi-line reply) as a stream.
+
+    The end is recognised only as CRLF "." CRLF, or "." CRLF as the very first
+    line; never after a bare LF or bare CR (SMTP smuggling, CVE-2023-51764).
+    Bare LF or CR inside the body sets :attr:`bare_line_end`; with
+    ``normalize=True`` they are written out as CRLF instead. Past
+    ``max_size`` bytes of body, output stops and :attr:`oversize` is set,
+    but the end is still found so the session can go on.
+    """
+
+    def __init__(self, max_size: int, *, normalize: bool = False) -> None: ...
+    def feed(self, data: Buffer) -> tuple[bytes, bool]:
+        """Add ``data``; return the unstuffed body bytes decoded so far and
+        whether the end was reached. The body keeps its CRLF line ends; the
+        final "." CRLF is not part of it."""
+
+    @property
+    def done(self) -> bool:
+        """Whether the terminating line has been seen."""
+
+    @property
+    def rest(self) -> bytes:
+        """Bytes that followed the end of data (pipelined commands)."""
+
+    @property
+    def size(self) -> int:
+        """Number of body bytes decoded so far (also past ``max_size``)."""
+
+    @property
+    def oversize(self) -> bool:
+        """Whether the body grew past ``max_size``."""
+
+    @property
+    def bare_line_end(self) -> bool:
+        """Whether a bare LF or bare CR was seen in the body."""
+
+def dot_stuff(data: Buffer) -> bytes:
+    """Prepare ``data`` for sending as an SMTP DATA body or POP3 multi-line reply.
+
+    Leading dots are doubled, bare LF and bare CR become CRLF, a missing final
+    CRLF is added, and "." CRLF ends the result.
+    """
+
+@final
+class DotStuffer:
+    """Streaming form of :func:`dot_stuff`, for bodies sent in chunks."""
+
+    def __init__(self) -> None: ...
+    def feed(self, data: Buffer) -> bytes:
+        """Return the stuffed form of ``data``, given what came before it."""
+
+    def finish(self) -> bytes:
+        """Return the bytes that end the body (a CRLF if needed, then "." CRLF)."""
+
+# ------------------------------------------------------------------ smtp ---
