@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Limits", "SMTPLimits"]
+__all__ = ["Limits", "POP3Limits", "SMTPLimits"]
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -55,7 +55,40 @@ class SMTPLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class POP3Limits:
+    """Bounds and quirks of the POP3 (and POP2) server and client."""
+
+    # RFC 2449 section 4 asks for 255 octets per command line; Dovecot accepts
+    # 512 before "-ERR Input line too long", which we follow (CRLF not counted).
+    command_line: int = 512
+    # RFC 5034 section 4: a server SHOULD accept at least 255 octets of SASL
+    # response; SCRAM and GSSAPI need more, so we allow what RFC 4954 asks of SMTP.
+    auth_line: int = 12288
+    # A reply line the client accepts (RFC 2449 section 4: 512 octets) plus room
+    # for long CAPA/IMPLEMENTATION texts seen in the wild.
+    reply_line: int = 8192
+    # Dovecot: 3 bad commands before login, 20 after, then close.
+    login_bad_commands: int = 3
+    bad_commands: int = 20
+    # Failed logins before "-ERR" and close, and the pause after each one
+    # (Dovecot auth_failure_delay = 2 secs).
+    failed_logins: int = 3
+    failed_login_delay: float = 2.0
+    # RFC 1939 section 3: the autologout timer MUST be at least 10 minutes.
+    idle_timeout: float = 600.0
+    # Largest message the client accepts from RETR/TOP (memory bound on the
+    # client side only; the server streams).
+    message_size: int = 100 * MIB
+    # Bytes read from the store per chunk while streaming RETR/TOP.
+    stream_chunk: int = 256 * KIB
+    # Quirk: accept a bare LF as a command line end (old Windows clients).
+    # Off: a bare LF is refused with "-ERR".
+    allow_bare_lf_commands: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
     """All limits of one mailcore instance, one part per protocol."""
 
     smtp: SMTPLimits = field(default_factory=SMTPLimits)
+    pop3: POP3Limits = field(default_factory=POP3Limits)
