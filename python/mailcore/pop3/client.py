@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
@@ -209,7 +210,7 @@ class POP3Client:
         await self._writer.drain()
 
     async def command(self, line: str) -> str:
-        """Send one single-line command; return the ``+OK`` text or raise :class:`POP3ReplyError`."""
+        """Send a single-line command; return the ``+OK`` text, or raise :class:`POP3ReplyError`."""
         await self._send(line)
         return (await self._status())[1]
 
@@ -389,7 +390,5 @@ class POP3Client:
         finally:
             self._broken = True
             self._writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await self._writer.wait_closed()
-            except (ConnectionError, ssl.SSLError):
-                pass
