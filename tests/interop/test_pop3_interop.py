@@ -145,3 +145,10 @@ async def test_client_tls_and_apop_against_dovecot(
     await pop.apop(USER, PASSWORD)
     assert await pop.retr(1) == MESSAGES[0]
     await pop.quit()
+
+    for mechanism in ("PLAIN", "SCRAM-SHA-256"):
+        pop = await POP3Client.connect("127.0.0.1", dovecot.tls_port, tls=client_tls)
+        assert mechanism in pop.capabilities["SASL"]
+        await pop.auth(mechanism, USER, PASSWORD)
+        assert await pop.top(1, 0) == MESSAGES[0].split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+        await pop.quit()

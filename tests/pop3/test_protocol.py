@@ -218,7 +218,8 @@ def test_too_many_bad_commands_before_login() -> None:
 
 def test_long_line_and_bare_lf() -> None:
     limits = POP3Limits(command_line=10, auth_line=10)
-    out, _ = session(b"USER " + b"x" * 20 + b"\r\nCAPA\nQUIT\r\n", limits=limits)
+    # A bare LF does not end a line: "CAPA\nQUIT" is one bad line.
+    out, _ = session(b"USER " + b"x" * 20 + b"\r\nCAPA\nQUIT\r\nQUIT\r\n", limits=limits)
     assert out == GREETING + (
         b"-ERR Input line too long.\r\n-ERR Unknown command.\r\n+OK Logging out.\r\n"
     )

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 
 from mailcore import _core
-from mailcore.errors import MailcoreError, RemoteProtocolError
+from mailcore.errors import AuthError, MailcoreError, RemoteProtocolError
 from mailcore.limits import POP3Limits
 from mailcore.pop3.protocol import apop_digest
 
@@ -268,7 +268,6 @@ class POP3Client:
             first += " " + (base64.b64encode(initial).decode("ascii") if initial else "=")
         await self._send(f"AUTH {first}")
         scram = mechanism.upper().startswith("SCRAM-")
-        answered = 0
         while True:
             line = await self._read_line()
             if not line.startswith(b"+ ") and line != b"+":
@@ -278,18 +277,19 @@ class POP3Client:
                 return text
             try:
                 challenge = base64.b64decode(line[2:], validate=True)
-            except binascii.Error as exc:
+                if scram and challenge[:2] in (b"v=", b"e="):
+                    # RFC 5034 section 4: SCRAM's server-final comes as a last
+                    # challenge; an empty line accepts it.
+                    if not mech.verify_final(challenge):
+                        raise AuthError("the server's SCRAM signature is wrong")
+                    answer = b""
+                else:
+                    answer = mech.respond(challenge)
+            except (binascii.Error, AuthError):
                 await self._send("*")
-                raise RemoteProtocolError("invalid base64 in a SASL challenge") from exc
-            if scram and answered == 1:
-                if not mech.verify_final(challenge):
-                    await self._send("*")
-                    await self._read_line()
-                    raise MailcoreError("the server's SCRAM signature is wrong")
-                await self._send("")
-            else:
-                await self._send(base64.b64encode(mech.respond(challenge)).decode("ascii"))
-            answered += 1
+                await self._read_line()
+                raise
+            await self._send(base64.b64encode(answer).decode("ascii"))
 
     # -------------------------------------------------------- TRANSACTION ---
     async def stat(self) -> tuple[int, int]:
