@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import builtins
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -340,7 +341,7 @@ class POP3Client:
         await self._status()
         return await self._multiline()
 
-    async def retr_many(self, numbers: Sequence[int]) -> list[bytes]:
+    async def retr_many(self, numbers: Sequence[int]) -> builtins.list[bytes]:
         """RETR each of ``numbers``, pipelined when the server allows it."""
         if not self.pipelining:
             return [await self.retr(n) for n in numbers]
@@ -360,7 +361,7 @@ class POP3Client:
 
         Every reply is read even if one is ``-ERR``; the first error is raised.
         """
-        numbers = list(numbers)
+        numbers = builtins.list(numbers)
         if not self.pipelining:
             for n in numbers:
                 await self.dele(n)

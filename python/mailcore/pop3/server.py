@@ -1,0 +1,390 @@
+"""Asyncio POP3 server: sockets, TLS, timeouts and the store around the sans-IO machine.
+
+:class:`POP3Server` listens (plain with optional STLS, or implicit TLS in the
+port 995 style), runs one :class:`~mailcore.pop3.protocol.ServerConnection`
+per client and answers its events from a :class:`~mailcore.store.base.Store`
+and a :class:`~mailcore.auth.sasl.CredentialSource`:
+
+- the maildrop (the account's INBOX) is locked with
+  :meth:`Store.maildrop_lock` from login to the end of the session, across
+  processes; a second session gets ``-ERR [IN-USE]``;
+- message numbers and sizes are fixed at login; UIDLs are derived from the
+  mailbox's UIDVALIDITY and the message UID (Dovecot's ``%08Xu%08Xv``), so
+  they are stable across sessions and agree with IMAP;
+- RETR/TOP stream chunks from :meth:`Store.read` through the core's
+  DotStuffer, waiting for the socket between chunks (a 50 MB message is never
+  whole in memory);
+- DELE is applied only after QUIT (UPDATE state); a dropped connection
+  deletes nothing;
+- a failed login is answered after ``limits.failed_login_delay`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+import time
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+
+from mailcore.auth.sasl import (
+    Challenge,
+    CheckPassword,
+    CredentialSource,
+    Failure,
+    NeedCramSecret,
+    NeedScramSecrets,
+    SASLStep,
+    ServerMechanism,
+    Success,
+    server_mechanism,
+)
+from mailcore.limits import POP3Limits
+from mailcore.pop3 import events, replies
+from mailcore.pop3.protocol import ServerConnection, apop_matches
+from mailcore.store.base import FlagMode, MaildropLocked, Store, StoreError
+
+__all__ = ["DEFAULT_MECHANISMS", "POP3Server", "uidl_for"]
+
+log = logging.getLogger("mailcore.pop3")
+
+DEFAULT_MECHANISMS = ("PLAIN", "SCRAM-SHA-256")
+"""SASL mechanisms offered by default (PLAIN only over TLS unless allowed)."""
+
+_READ_SIZE = 64 * 1024
+
+
+def uidl_for(uidvalidity: int, uid: int) -> str:
+    """The UIDL of a message: UID then UIDVALIDITY, eight hex digits each.
+
+    Same as Dovecot's recommended ``pop3_uidl_format = %08Xu%08Xv``, so a
+    maildrop moved between the two keeps its UIDLs.
+    """
+    return f"{uid:08x}{uidvalidity:08x}"
+
+
+class POP3Server:
+    """A POP3 server on a :class:`Store` and a :class:`CredentialSource`.
+
+    Args:
+        store: where the maildrops are (each account's ``mailbox``).
+        credentials: checks passwords and gives SCRAM/APOP secrets.
+        hostname: name in the greeting timestamp and SASL realm.
+        tls: server context for STLS and for implicit-TLS listeners.
+        allow_plaintext_auth: allow USER/PASS and PLAIN without TLS.
+        apop: enable APOP (needs ``credentials.cram_secret``).
+        mechanisms: SASL mechanisms to offer.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        credentials: CredentialSource,
+        *,
+        hostname: str = "localhost",
+        limits: POP3Limits | None = None,
+        tls: ssl.SSLContext | None = None,
+        allow_plaintext_auth: bool = False,
+        apop: bool = False,
+        mechanisms: Sequence[str] = DEFAULT_MECHANISMS,
+        mailbox: str = "INBOX",
+        expire: str | None = None,
+        login_delay: int | None = None,
+    ) -> None:
+        self.store = store
+        self.credentials = credentials
+        self.hostname = hostname
+        self.limits = limits if limits is not None else POP3Limits()
+        self.tls = tls
+        self.allow_plaintext_auth = allow_plaintext_auth
+        self.apop = apop
+        self.mechanisms = tuple(mechanisms)
+        self.mailbox = mailbox
+        self.expire = expire
+        self.login_delay = login_delay
+        self._servers: list[asyncio.Server] = []
+        self._sessions: set[asyncio.Task[None]] = set()
+        self._clock = 0
+
+    async def listen(
+        self, host: str = "127.0.0.1", port: int = 0, *, implicit_tls: bool = False
+    ) -> int:
+        """Start a listener; return its port. ``implicit_tls`` needs ``tls``."""
+        if implicit_tls and self.tls is None:
+            raise ValueError("an implicit-TLS listener needs a TLS context")
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._sessions.add(task)
+            try:
+                await _Session(self, reader, writer, implicit_tls).run()
+            finally:
+                if task is not None:
+                    self._sessions.discard(task)
+
+        server = await asyncio.start_server(
+            handle, host, port, ssl=self.tls if implicit_tls else None
+        )
+        self._servers.append(server)
+        bound: int = server.sockets[0].getsockname()[1]
+        return bound
+
+    async def close(self) -> None:
+        """Stop listening and end every session (without UPDATE: nothing is deleted)."""
+        for server in self._servers:
+            server.close()
+        for task in list(self._sessions):
+            task.cancel()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    def _next_clock(self) -> int:
+        # RFC 1939 section 7: a different timestamp on every greeting, even
+        # for two connections in the same nanosecond.
+        self._clock = max(self._clock + 1, time.time_ns())
+        return self._clock
+
+
+class _Session:
+    """One client connection."""
+
+    def __init__(
+        self,
+        server: POP3Server,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        implicit_tls: bool,
+    ) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.conn = ServerConnection(
+            host=server.hostname,
+            pid=os.getpid(),
+            clock=server._next_clock(),
+            limits=server.limits,
+            tls_active=implicit_tls,
+            tls_available=server.tls is not None,
+            allow_plaintext_auth=server.allow_plaintext_auth,
+            mechanisms=server.mechanisms,
+            apop=server.apop,
+            expire=server.expire,
+            login_delay=server.login_delay,
+        )
+        self.stack = AsyncExitStack()
+        self.account: str | None = None
+        self.uids: list[int] = []
+        self.mech: ServerMechanism | None = None
+        self.sasl_account: str | None = None
+
+    async def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def run(self) -> None:
+        try:
+            async with self.stack:
+                self.conn.greet()
+                await self.flush()
+                await self.loop()
+        except (ConnectionError, ssl.SSLError, TimeoutError) as exc:
+            log.debug("pop3 session ended: %r", exc)
+        except StoreError:
+            # A message that fails mid-stream cannot get an -ERR any more.
+            log.exception("pop3: store failure, closing the session")
+        finally:
+            self.writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
+                await asyncio.wait_for(self.writer.wait_closed(), 5)
+
+    async def loop(self) -> None:
+        conn = self.conn
+        while True:
+            event = conn.next_event()
+            if event is events.NeedData.NEED_DATA:
+                try:
+                    data = await asyncio.wait_for(
+                        self.reader.read(_READ_SIZE), self.server.limits.idle_timeout
+                    )
+                except TimeoutError:
+                    self.writer.write(b"-ERR Disconnected for inactivity.\r\n")
+                    await self.writer.drain()
+                    return
+                conn.receive_data(data)
+                continue
+            if event is events.Paused.PAUSED:
+                raise AssertionError("the session answers every event before reading on")
+            if isinstance(event, events.Closed):
+                await self.flush()
+                return
+            assert not isinstance(event, (events.NeedData, events.Paused))
+            done = await self.handle(event)
+            await self.flush()
+            if done:
+                return
+
+    async def handle(self, event: events.Event) -> bool:
+        """Answer one event; True when the session is over."""
+        if isinstance(event, events.PasswordLogin):
+            account = await self.server.credentials.verify_password(event.username, event.password)
+            await self.login(account)
+        elif isinstance(event, events.ApopLogin):
+            secret = await self.server.credentials.cram_secret(event.username)
+            ok = apop_matches(event.timestamp, secret, event.digest)
+            await self.login(event.username if ok else None)
+        elif isinstance(event, events.AuthStart):
+            self.mech = server_mechanism(event.mechanism, realm_host=self.server.hostname)
+            self.sasl_account = None
+            await self.sasl(self.mech.start(event.initial))
+        elif isinstance(event, events.AuthResponse):
+            if self.sasl_account is not None:
+                # The client acknowledged SCRAM's server-final challenge.
+                account, self.sasl_account = self.sasl_account, None
+                await self.login(account)
+            elif self.mech is not None:
+                await self.sasl(self.mech.step(event.data))
+        elif isinstance(event, events.AuthCancelled):
+            self.mech = None
+            self.sasl_account = None
+        elif isinstance(event, events.StartTLS):
+            await self.start_tls()
+        elif isinstance(event, events.Retrieve):
+            await self.retrieve(event)
+        elif isinstance(event, events.Quit):
+            await self.update(event.deleted)
+            return True
+        return False
+
+    async def sasl(self, step: SASLStep) -> None:
+        creds = self.server.credentials
+        while True:
+            if isinstance(step, Challenge):
+                self.conn.send_challenge(step.data)
+                return
+            if isinstance(step, CheckPassword):
+                account = await creds.verify_password(step.authcid, step.password)
+                step = self._mech().password_result(account)
+            elif isinstance(step, NeedScramSecrets):
+                step = self._mech().provide_secrets(await creds.scram_secrets(step.authcid))
+            elif isinstance(step, NeedCramSecret):
+                step = self._mech().provide_secret(await creds.cram_secret(step.username))
+            elif isinstance(step, Success):
+                self.mech = None
+                if step.final is not None:
+                    # RFC 5034 section 4: additional data goes in a last challenge.
+                    self.sasl_account = step.account
+                    self.conn.send_challenge(step.final)
+                    return
+                await self.login(step.account)
+                return
+            else:
+                assert isinstance(step, Failure)
+                self.mech = None
+                await self.login(None)
+                return
+
+    def _mech(self) -> ServerMechanism:
+        if self.mech is None:
+            raise AssertionError("SASL step without a mechanism")
+        return self.mech
+
+    async def login(self, account: str | None) -> None:
+        """Lock and list the maildrop of ``account``; None is a failed login."""
+        limits = self.server.limits
+        if account is None:
+            await self.flush()
+            # Slow down password guessing; unknown user and bad password alike.
+            await asyncio.sleep(limits.failed_login_delay)
+            self.conn.reject_login(replies.AUTH_FAILED)
+            return
+        store, mailbox = self.server.store, self.server.mailbox
+        try:
+            await self.stack.enter_async_context(store.maildrop_lock(account))
+        except MaildropLocked:
+            self.conn.reject_login(replies.IN_USE)
+            return
+        except StoreError:
+            log.exception("pop3: cannot lock the maildrop of %s", account)
+            self.conn.reject_login(replies.SYS_TEMP)
+            return
+        try:
+            status = await store.status(account, mailbox)
+            metas = await store.messages(account, mailbox)
+        except StoreError:
+            log.exception("pop3: cannot open the maildrop of %s", account)
+            await self.stack.aclose()
+            self.stack = AsyncExitStack()
+            self.conn.reject_login(replies.SYS_TEMP)
+            return
+        self.account = account
+        self.uids = [m.uid for m in metas]
+        self.conn.accept_login(
+            account,
+            [m.size for m in metas],
+            [uidl_for(status.uidvalidity, m.uid) for m in metas],
+        )
+
+    async def start_tls(self) -> None:
+        tls = self.server.tls
+        if tls is None:  # the machine only offers STLS with a context
+            raise AssertionError("STLS without a TLS context")
+        await self.flush()
+        # RFC 2595 / CVE-2011-0411: plaintext that reached the stream buffer
+        # after STLS must not be read back as if it came through TLS. asyncio
+        # keeps that buffer across start_tls() and has no public way to empty it.
+        pending = getattr(self.reader, "_buffer", None)
+        if isinstance(pending, bytearray):
+            pending.clear()
+        await self.writer.start_tls(tls)
+        self.conn.tls_started()
+
+    async def retrieve(self, event: events.Retrieve) -> None:
+        if self.account is None:
+            raise AssertionError("Retrieve before login")
+        conn = self.conn
+        chunks = self.server.store.read(
+            self.account, self.server.mailbox, self.uids[event.number - 1]
+        )
+        try:
+            first = await anext(chunks, b"")
+        except StoreError:
+            log.exception("pop3: cannot read message %d", event.number)
+            conn.message_failed(replies.SYS_TEMP)
+            return
+        conn.begin_message()
+        try:
+            chunk = first
+            while chunk:
+                conn.message_data(chunk)
+                await self.flush()
+                if conn.message_complete:
+                    break
+                chunk = await anext(chunks, b"")
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        conn.end_message()
+
+    async def update(self, deleted: tuple[int, ...]) -> None:
+        """UPDATE state (RFC 1939 section 6): remove the messages marked by DELE."""
+        if self.account is None or not deleted:
+            self.conn.update_done()
+            return
+        store, mailbox = self.server.store, self.server.mailbox
+        uids = [self.uids[n - 1] for n in deleted]
+        try:
+            await store.store_flags(self.account, mailbox, uids, ["\\Deleted"], FlagMode.ADD)
+            await store.expunge(self.account, mailbox, uids)
+        except StoreError:
+            log.exception("pop3: UPDATE failed for %s", self.account)
+            self.conn.update_done(replies.SYS_TEMP.with_text("Some messages were not deleted."))
+            return
+        self.conn.update_done()
