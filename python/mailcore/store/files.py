@@ -1,0 +1,205 @@
+"""Maildir on disk: file names, flags, durable writes, folder names.
+
+The layout is Maildir++ as Dovecot, Courier and Python's ``mailbox.Maildir``
+use it, so those tools read and write our mailboxes: an account directory is
+the INBOX Maildir (``tmp/ new/ cur/``) and every other mailbox is a
+sub-Maildir ``.<name>`` in it, hierarchy levels joined by ``.``.
+
+A message file is named ``<time>.M<usec>P<pid>Q<n>.<host>,S=<size>,U=<uid>``
+(plus ``:2,<flags>`` in ``cur/``). ``S=`` is Dovecot's size field; ``U=``
+records the IMAP UID so the index can be rebuilt from the files alone
+without renumbering (tools that do not know a field keep it, as the Maildir
+spec says the unique part is opaque).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import itertools
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+__all__ = [
+    "CACHED_FIELDS",
+    "SYSTEM_FLAGS",
+    "MaildirName",
+    "decode_folder",
+    "encode_folder",
+    "flags_from_info",
+    "header_cache",
+    "info_from_flags",
+    "make_maildir",
+    "normalize_flags",
+    "parse_name",
+    "unique_name",
+    "write_durable",
+]
+
+#: IMAP system flags we store (``\\Recent`` is a session property, never stored).
+SYSTEM_FLAGS = ("\\Answered", "\\Deleted", "\\Draft", "\\Flagged", "\\Seen")
+
+# Maildir info letters (cr.yp.to/proto/maildir.html) and their IMAP flag.
+# "P" (passed) is the $Forwarded keyword, as Dovecot maps it.
+_LETTER_TO_FLAG = {
+    "D": "\\Draft",
+    "F": "\\Flagged",
+    "P": "$Forwarded",
+    "R": "\\Answered",
+    "S": "\\Seen",
+    "T": "\\Deleted",
+}
+_FLAG_TO_LETTER = {flag.lower(): letter for letter, flag in _LETTER_TO_FLAG.items()}
+_CANONICAL = {flag.lower(): flag for flag in SYSTEM_FLAGS}
+
+#: Header fields cached in the index (lower-case names).
+CACHED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id")
+
+_counter = itertools.count()
+_HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072") or "localhost"
+
+
+def normalize_flags(flags: object) -> frozenset[str]:
+    """Canonical spelling for system flags (case-insensitive), keywords as given."""
+    out = set()
+    for flag in flags:  # type: ignore[attr-defined]
+        text = str(flag)
+        if text.startswith("\\"):
+            canon = _CANONICAL.get(text.lower())
+            if canon is None:
+                # \Recent and unknown system flags are not stored.
+                continue
+            out.add(canon)
+        elif text:
+            out.add(text)
+    return frozenset(out)
+
+
+def info_from_flags(flags: frozenset[str]) -> str:
+    """The ``:2,`` letters for a flag set, in ASCII order as the spec asks."""
+    letters = {_FLAG_TO_LETTER[f.lower()] for f in flags if f.lower() in _FLAG_TO_LETTER}
+    return "".join(sorted(letters))
+
+
+def flags_from_info(info: str) -> frozenset[str]:
+    """The flags the ``:2,`` letters of a file name stand for (unknown letters ignored)."""
+    return frozenset(_LETTER_TO_FLAG[c] for c in info if c in _LETTER_TO_FLAG)
+
+
+@dataclass(frozen=True, slots=True)
+class MaildirName:
+    """A parsed Maildir file name: unique part, ``U=`` UID if any, ``:2,`` info if any."""
+
+    base: str
+    uid: int | None
+    info: str | None
+
+
+def parse_name(name: str) -> MaildirName:
+    """Split ``base[:2,info]`` and find a ``,U=<uid>`` field in the base."""
+    base, sep, info = name.partition(":2,")
+    uid = None
+    for part in base.split(",")[1:]:
+        if part.startswith("U=") and part[2:].isdigit():
+            uid = int(part[2:])
+    return MaildirName(base, uid, info if sep else None)
+
+
+def unique_name(size: int) -> str:
+    """A new unique part (before a UID is known), carrying the size field."""
+    now = time.time()
+    sec = int(now)
+    usec = int((now - sec) * 1_000_000)
+    return f"{sec}.M{usec}P{os.getpid()}Q{next(_counter)}.{_HOST},S={size}"
+
+
+def with_uid(base: str, uid: int) -> str:
+    """``base`` with its ``,U=`` field set to ``uid``."""
+    parts = [p for p in base.split(",") if not p.startswith("U=")]
+    return ",".join([*parts, f"U={uid}"])
+
+
+def file_name(base: str, flags: frozenset[str], subdir: str) -> str:
+    """Relative path ``new/base`` or ``cur/base:2,FLAGS``."""
+    if subdir == "new":
+        return f"new/{base}"
+    return f"cur/{base}:2,{info_from_flags(flags)}"
+
+
+def make_maildir(path: str) -> None:
+    """Create ``tmp/ new/ cur/`` under ``path`` (and ``path``), durably."""
+    for sub in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(path, sub), exist_ok=True)
+    parent = os.path.dirname(path.rstrip("/"))
+    for d in (path, parent):
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_durable(maildir: str, data: bytes) -> str:
+    """Write ``data`` to a new file in ``maildir/tmp`` and fsync it; return its base name.
+
+    The caller renames it into ``new/`` or ``cur/`` (and fsyncs that
+    directory): until then the message is invisible to every reader.
+    """
+    base = unique_name(len(data))
+    path = os.path.join(maildir, "tmp", base)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
+    return base
+
+
+def header_size(data: bytes) -> int:
+    """Length of the header section including the empty line that ends it."""
+    crlf = data.find(b"\r\n\r\n")
+    lf = data.find(b"\n\n")
+    ends = [i + 4 for i in (crlf,) if i >= 0] + [i + 2 for i in (lf,) if i >= 0]
+    return min(ends) if ends else len(data)
+
+
+_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+
+
+def header_cache(header: bytes) -> dict[str, str]:
+    """The common header fields IMAP and listings ask for, unfolded, undecoded."""
+    msg = _PARSER.parsebytes(header)
+    out: dict[str, str] = {}
+    for name in CACHED_FIELDS:
+        value = msg.get(name)
+        if value is not None:
+            text = str(value)
+            out[name] = " ".join(text.split()) if "\n" in text else text.strip()
+    return out
+
+
+# Folder names: "/" is the hierarchy delimiter and becomes "."; "." and "%"
+# inside a level are escaped so names map to directories and back exactly.
+def encode_folder(name: str) -> str:
+    """Directory name (``.a.b``) of mailbox ``a/b``; INBOX is the account root ("")."""
+    if name.upper() == "INBOX":
+        return ""
+    levels = [lvl.replace("%", "%25").replace(".", "%2E") for lvl in name.split("/")]
+    return "." + ".".join(levels)
+
+
+def decode_folder(dirname: str) -> str:
+    """Mailbox name of a Maildir++ folder directory (inverse of :func:`encode_folder`)."""
+    if not dirname:
+        return "INBOX"
+    levels = dirname[1:].split(".")
+    return "/".join(lvl.replace("%2E", ".").replace("%2e", ".").replace("%25", "%") for lvl in levels)

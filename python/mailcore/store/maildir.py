@@ -1,0 +1,530 @@
+"""The embedded store: Maildir++ folders on disk plus a SQLite index.
+
+Threads, not the event loop, touch the disk and SQLite:
+
+* message files are written and fsynced in a pool of I/O threads, so many
+  appends fsync at once;
+* every index change runs in the single writer thread of
+  :class:`~mailcore.store.index.Writer`, which group-commits them;
+* reads use a small pool of read-only connections (WAL readers never block
+  the writer);
+* one poller connection checks ``PRAGMA data_version`` every
+  ``poll_interval`` seconds (and at once when this process commits) and
+  hands new rows of the ``changes`` table to the change feeds — that is how
+  a session learns of changes made by another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import TypeVar
+
+from mailcore.store import ops
+from mailcore.store.base import (
+    AppendResult,
+    Change,
+    ChangeFeed,
+    ChangeKind,
+    FlagMode,
+    FlagResult,
+    MailboxInfo,
+    MailboxStatus,
+    MaildropLocked,
+    MessageMeta,
+    NoSuchMessage,
+    Store,
+    StoreError,
+    UIDMapping,
+    match_pattern,
+)
+from mailcore.store.files import header_cache, header_size, normalize_flags, write_durable
+from mailcore.store.index import Txn, Writer, connect
+
+__all__ = ["INDEX_FILE", "MaildirStore", "reindex"]
+
+T = TypeVar("T")
+
+#: File name of the index inside the data directory.
+INDEX_FILE = "index.sqlite"
+_READ_CHUNK = 256 * 1024
+
+
+class _Feed(ChangeFeed):
+    def __init__(self, store: MaildirStore, key: tuple[str, str], session: str) -> None:
+        self._store = store
+        self.key = key
+        self.session = session
+        self._queue: asyncio.Queue[Change] = asyncio.Queue()
+
+    def push(self, change: Change) -> None:
+        if not self.session or change.origin != self.session:
+            self._queue.put_nowait(change)
+
+    async def next(self) -> Change:
+        return await self._queue.get()
+
+    def pending(self) -> list[Change]:
+        out = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
+    async def close(self) -> None:
+        self._store._unwatch(self)
+
+
+class MaildirStore(Store):
+    """Maildir + SQLite index under one data directory (``DIR/mail``, ``DIR/index.sqlite``).
+
+    Several processes may open the same directory: SQLite serialises their
+    writes, and each one's change feeds see the others' changes.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        poll_interval: float = 0.025,
+        io_threads: int = 32,
+        reconcile_on_open: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        self.layout = ops.Layout(str(self.root))
+        self.poll_interval = poll_interval
+        self._io_threads = io_threads
+        self._reconcile_on_open = reconcile_on_open
+        self._writer: Writer | None = None
+        self._io: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._read_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._poll_conn: sqlite3.Connection | None = None
+        self._poll_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._feeds: dict[tuple[str, str], set[_Feed]] = {}
+        self._last_seq = 0
+        self.instance = uuid.uuid4().hex
+
+    # -- lifecycle -------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the data directory if needed, reconcile, start the poller."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        (self.root / "mail").mkdir(parents=True, exist_ok=True)
+        (self.root / "locks").mkdir(exist_ok=True)
+        self._io = ThreadPoolExecutor(self._io_threads, thread_name_prefix="mailcore-store-io")
+        self._readers = ThreadPoolExecutor(4, thread_name_prefix="mailcore-store-read")
+        self._writer = await asyncio.to_thread(
+            Writer, self.root / INDEX_FILE, self._notify_threadsafe
+        )
+        if self._reconcile_on_open:
+            await self.reconcile()
+        self._poll_conn = await asyncio.to_thread(connect, self.root / INDEX_FILE, readonly=True)
+        row = await self._on_poll(lambda c: c.execute("SELECT max(seq) FROM changes").fetchone())
+        self._last_seq = int(row[0] or 0)
+        self._poll_task = asyncio.create_task(self._poll())
+
+    async def close(self) -> None:
+        """Stop the poller, finish queued writes, close every connection."""
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll_task
+            self._poll_task = None
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.close)
+            self._writer = None
+        for pool in (self._io, self._readers):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._io = self._readers = None
+        with self._conns_lock:
+            for conn in self._read_conns:
+                conn.close()
+            self._read_conns.clear()
+        if self._poll_conn is not None:
+            self._poll_conn.close()
+            self._poll_conn = None
+
+    def _notify_threadsafe(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(wake.set)
+
+    # -- plumbing ----------------------------------------------------------------
+    async def _write(self, fn: Callable[[Txn], T]) -> T:
+        if self._writer is None:
+            raise StoreError("store is not open")
+        return await self._writer.run(fn)
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.root / INDEX_FILE, readonly=True)
+            self._local.conn = conn
+            with self._conns_lock:
+                self._read_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._readers is None:
+            raise StoreError("store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader_conn()))
+
+    async def _on_poll(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._poll_conn
+        if conn is None or self._readers is None:
+            raise StoreError("store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(conn))
+
+    # -- accounts and mailboxes -------------------------------------------------------
+    async def reconcile(self, account: str | None = None) -> int:
+        """Index files other tools added, drop vanished ones; return how many changes."""
+        if account is None:
+            return await self._write(lambda txn: ops.reconcile_all(txn, self.layout))
+        return await self._write(lambda txn: ops.reconcile_account(txn, self.layout, account))
+
+    async def create_account(self, account: str) -> None:
+        """Create INBOX and the SPECIAL-USE mailboxes (idempotent)."""
+        await self._write(lambda txn: ops.create_account(txn, self.layout, account))
+
+    async def delete_account(self, account: str) -> None:
+        """Remove the account's mailboxes and messages."""
+        await self._write(lambda txn: ops.delete_account(txn, self.layout, account))
+
+    async def create_mailbox(self, account: str, name: str) -> MailboxInfo:
+        """CREATE a mailbox and missing superiors."""
+        row = await self._write(lambda txn: ops.create_mailbox(txn, self.layout, account, name))
+        return MailboxInfo(row.name, frozenset({"\\HasNoChildren"}), row.subscribed)
+
+    async def rename_mailbox(self, account: str, old: str, new: str) -> None:
+        """RENAME (INBOX: its messages move to the new mailbox, INBOX stays)."""
+        await self._write(lambda txn: ops.rename_mailbox(txn, self.layout, account, old, new))
+
+    async def delete_mailbox(self, account: str, name: str) -> None:
+        """DELETE a mailbox (``\\Noselect`` if it has inferiors)."""
+        await self._write(lambda txn: ops.delete_mailbox(txn, account, name))
+
+    async def set_subscribed(self, account: str, name: str, subscribed: bool) -> None:
+        """SUBSCRIBE / UNSUBSCRIBE."""
+        await self._write(lambda txn: ops.set_subscribed(txn, account, name, subscribed))
+
+    async def list_mailboxes(
+        self, account: str, reference: str = "", pattern: str = "*", *, subscribed: bool = False
+    ) -> list[MailboxInfo]:
+        """LIST / LSUB with ``*`` and ``%``."""
+        rows = await self._read(lambda conn: ops.all_mailboxes(conn, account))
+        regex = match_pattern(reference, pattern)
+        names = {row.name for row in rows}
+        out = []
+        for row in rows:
+            if not regex.match(row.name) or (subscribed and not row.subscribed):
+                continue
+            has_children = any(n.startswith(row.name + "/") for n in names)
+            attrs = {"\\HasChildren" if has_children else "\\HasNoChildren"}
+            if row.noselect:
+                attrs.add("\\Noselect")
+            if row.special:
+                attrs.add(row.special)
+            out.append(MailboxInfo(row.name, frozenset(attrs), row.subscribed))
+        return out
+
+    async def status(self, account: str, mailbox: str) -> MailboxStatus:
+        """Counts and UID/MODSEQ state in one query."""
+
+        def query(conn: sqlite3.Connection) -> MailboxStatus:
+            row = ops.get_mailbox(conn, account, mailbox)
+            count, unseen, size = conn.execute(
+                "SELECT count(*), coalesce(sum(instr(' ' || flags || ' ', ' \\Seen ') = 0), 0),"
+                " coalesce(sum(size), 0) FROM messages WHERE mailbox=?",
+                (row.id,),
+            ).fetchone()
+            return MailboxStatus(
+                int(count), int(unseen), row.uidnext, row.uidvalidity, row.highestmodseq, int(size)
+            )
+
+        return await self._read(query)
+
+    # -- messages ------------------------------------------------------------------------
+    async def append(
+        self,
+        account: str,
+        mailbox: str,
+        data: bytes,
+        *,
+        flags: Iterable[str] = (),
+        internal_date: float | None = None,
+        session: str = "",
+    ) -> AppendResult:
+        """Write + fsync in an I/O thread, then rename and index in the next group commit."""
+        if self._io is None:
+            raise StoreError("store is not open")
+        name = ops.canonical_name(mailbox)
+        maildir = self.layout.mailbox_dir(account, name)
+        loop = asyncio.get_running_loop()
+
+        def prepare() -> tuple[str, int, str]:
+            hsize = header_size(data)
+            cache = json.dumps(header_cache(data[:hsize]))
+            return write_durable(maildir, data), hsize, cache
+
+        try:
+            base, hsize, cache = await loop.run_in_executor(self._io, prepare)
+        except FileNotFoundError:
+            # No such Maildir: let the index say whether the mailbox exists.
+            await self._read(lambda conn: ops.get_mailbox(conn, account, name))
+            raise
+        fset = normalize_flags(flags)
+        when = time.time() if internal_date is None else internal_date
+        try:
+            validity, uid, modseq = await self._write(
+                lambda txn: ops.commit_append(
+                    txn, account, name, maildir, base, len(data), hsize, fset, when, cache, session
+                )
+            )
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(maildir, "tmp", base))
+            raise
+        return AppendResult(validity, uid, modseq)
+
+    async def messages(
+        self, account: str, mailbox: str, first: int = 1, last: int | None = None
+    ) -> list[MessageMeta]:
+        """UID, size, date, flags, MODSEQ and cached headers of a UID range, one query."""
+        hi = last if last is not None else 2**63 - 1
+
+        def query(conn: sqlite3.Connection) -> list[MessageMeta]:
+            row = ops.get_mailbox(conn, account, mailbox)
+            cur = conn.execute(
+                "SELECT uid, size, internaldate, flags, modseq, hdr_size, cache FROM messages"
+                " WHERE mailbox=? AND uid BETWEEN ? AND ? ORDER BY uid",
+                (row.id, first, hi),
+            )
+            return [
+                MessageMeta(u, s, d, frozenset(f.split()), m, h, json.loads(c))
+                for u, s, d, f, m, h, c in cur
+            ]
+
+        return await self._read(query)
+
+    async def _locate(self, account: str, mailbox: str, uid: int) -> tuple[str, int, int]:
+        def query(conn: sqlite3.Connection) -> tuple[str, int, int]:
+            row = ops.get_mailbox(conn, account, mailbox)
+            found = conn.execute(
+                "SELECT path, size, hdr_size FROM messages WHERE mailbox=? AND uid=?",
+                (row.id, uid),
+            ).fetchone()
+            if found is None:
+                raise NoSuchMessage(f"no message with UID {uid}")
+            return os.path.join(row.dir, found[0]), int(found[1]), int(found[2])
+
+        return await self._read(query)
+
+    async def read(
+        self,
+        account: str,
+        mailbox: str,
+        uid: int,
+        *,
+        header_only: bool = False,
+        start: int = 0,
+        length: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Stream the message (or header) bytes ``[start, start+length)`` in 256 KiB chunks."""
+        fh = None
+        for _attempt in range(3):
+            path, size, hsize = await self._locate(account, mailbox, uid)
+            try:
+                fh = await asyncio.to_thread(open, path, "rb")
+                break
+            except FileNotFoundError:
+                # A flag change by another session renamed it; look again.
+                await self.reconcile(account)
+        if fh is None:
+            raise NoSuchMessage(f"message {uid} vanished")
+        end = hsize if header_only else size
+        if length is not None:
+            end = min(end, start + length)
+        try:
+            pos = start
+            if pos:
+                await asyncio.to_thread(fh.seek, pos)
+            while pos < end:
+                chunk = await asyncio.to_thread(fh.read, min(_READ_CHUNK, end - pos))
+                if not chunk:
+                    break
+                pos += len(chunk)
+                yield chunk
+        finally:
+            fh.close()
+
+    async def store_flags(
+        self,
+        account: str,
+        mailbox: str,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: FlagMode,
+        *,
+        unchanged_since: int | None = None,
+        session: str = "",
+    ) -> FlagResult:
+        """Change flags; the files are renamed so other Maildir tools see them too."""
+        wanted, fset = list(uids), normalize_flags(flags)
+        return await self._write(
+            lambda txn: ops.store_flags(
+                txn, account, mailbox, wanted, fset, mode, unchanged_since, session
+            )
+        )
+
+    async def copy(
+        self, account: str, mailbox: str, uids: Iterable[int], dest: str, *, session: str = ""
+    ) -> UIDMapping:
+        """COPY by hard link (same bytes, no new write)."""
+        wanted = list(uids)
+        return await self._write(
+            lambda txn: ops.transfer(
+                txn, self.layout, account, mailbox, wanted, dest, move=False, origin=session
+            )
+        )
+
+    async def move(
+        self, account: str, mailbox: str, uids: Iterable[int], dest: str, *, session: str = ""
+    ) -> UIDMapping:
+        """MOVE by rename, atomically with the index change."""
+        wanted = list(uids)
+        return await self._write(
+            lambda txn: ops.transfer(
+                txn, self.layout, account, mailbox, wanted, dest, move=True, origin=session
+            )
+        )
+
+    async def expunge(
+        self, account: str, mailbox: str, uids: Iterable[int] | None = None, *, session: str = ""
+    ) -> list[int]:
+        """Remove ``\\Deleted`` messages; return their UIDs."""
+        wanted = None if uids is None else list(uids)
+        return await self._write(lambda txn: ops.expunge(txn, account, mailbox, wanted, session))
+
+    # -- change feed ---------------------------------------------------------------------
+    def watch(self, account: str, mailbox: str, *, session: str = "") -> ChangeFeed:
+        """Subscribe to a mailbox's changes by other sessions (any process)."""
+        key = (account, ops.canonical_name(mailbox))
+        feed = _Feed(self, key, session)
+        self._feeds.setdefault(key, set()).add(feed)
+        return feed
+
+    def _unwatch(self, feed: _Feed) -> None:
+        feeds = self._feeds.get(feed.key)
+        if feeds is not None:
+            feeds.discard(feed)
+            if not feeds:
+                del self._feeds[feed.key]
+
+    def _fetch_changes(
+        self, conn: sqlite3.Connection, version: int | None, woken: bool
+    ) -> tuple[int, list[tuple[int, str, str, str, int, int, str, str]]]:
+        now = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if now == version and not woken:
+            return now, []
+        rows = conn.execute(
+            "SELECT c.seq, m.account, m.name, c.kind, c.uid, c.modseq, c.flags, c.origin"
+            " FROM changes c LEFT JOIN mailboxes m ON m.id = c.mailbox"
+            " WHERE c.seq > ? ORDER BY c.seq",
+            (self._last_seq,),
+        ).fetchall()
+        return now, rows
+
+    async def _poll(self) -> None:
+        assert self._wake is not None  # set in open(), before this task starts
+        version: int | None = None
+        while True:
+            woken = False
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                woken = True
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                version, rows = await self._on_poll(
+                    lambda c, v=version, w=woken: self._fetch_changes(c, v, w)  # type: ignore[misc]
+                )
+            except sqlite3.Error:
+                continue  # a busy or locked moment; the next poll tries again
+            for seq, account, name, kind, uid, modseq, flags, origin in rows:
+                self._last_seq = max(self._last_seq, int(seq))
+                if account is None:
+                    continue
+                feeds = self._feeds.get((account, name))
+                if not feeds:
+                    continue
+                change = Change(
+                    ChangeKind(kind), int(uid), int(modseq), frozenset(flags.split()), origin
+                )
+                for feed in list(feeds):
+                    feed.push(change)
+
+    # -- POP3 -------------------------------------------------------------------------
+    def maildrop_lock(self, account: str) -> AbstractAsyncContextManager[None]:
+        """Exclusive ``flock`` on ``DIR/locks/<account>.pop3`` (any process)."""
+        safe = account.replace("%", "%25").replace("/", "%2F")
+        return _maildrop_lock(str(self.root / "locks" / f"{safe}.pop3"))
+
+
+@contextlib.asynccontextmanager
+async def _maildrop_lock(path: str) -> AsyncIterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            # LOCK_NB: a second POP3 session is refused at once (RFC 1939 4).
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MaildropLocked("maildrop already locked") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+async def reindex(root: str | os.PathLike[str]) -> int:
+    """Rebuild the index from the Maildirs alone (``mailcore store reindex``).
+
+    UIDs come from the ``U=`` fields of the file names and UIDVALIDITY,
+    UIDNEXT and subscriptions from each Maildir's meta file, so clients see
+    no renumbering. Keywords (which Maildir names cannot carry) are lost.
+    Return the number of messages indexed.
+    """
+    base = Path(root)
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            (base / (INDEX_FILE + suffix)).unlink()
+    store = MaildirStore(base, reconcile_on_open=False)
+    await store.open()
+    try:
+        await store.reconcile()
+        return await store._read(
+            lambda conn: int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])
+        )
+    finally:
+        await store.close()

@@ -1,0 +1,770 @@
+"""Transaction bodies of the embedded store, run in the index writer thread.
+
+Each function takes a :class:`~mailcore.store.index.Txn` inside an open
+``BEGIN IMMEDIATE`` transaction, so it sees and changes the index and the
+Maildir files with no other writer (thread or process) in between. File
+operations come before the commit: a crash in between leaves files the
+index does not describe yet, and :func:`reconcile_account` settles those the
+same way every time (a file is the truth about a message's existence and
+system flags; the index is the truth about UIDs already handed out).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mailcore.store.base import (
+    DELIMITER,
+    SPECIAL_USE,
+    ChangeKind,
+    FlagMode,
+    FlagResult,
+    MailboxExists,
+    MailboxNotFound,
+    StoreError,
+    UIDMapping,
+)
+from mailcore.store.files import (
+    decode_folder,
+    encode_folder,
+    file_name,
+    flags_from_info,
+    header_cache,
+    header_size,
+    make_maildir,
+    normalize_flags,
+    parse_name,
+    unique_name,
+    with_uid,
+)
+from mailcore.store.index import Txn
+
+__all__ = ["Layout", "MailboxRow"]
+
+META_FILE = "mailcore-meta"
+# The Maildir spec: a tmp/ file untouched for 36 hours is garbage.
+TMP_MAX_AGE = 36 * 3600
+_MAX_UIDVALIDITY = 2**32 - 1
+
+
+def canonical_name(name: str) -> str:
+    """INBOX is case-insensitive (RFC 3501 5.1); other names are exact."""
+    name = name.strip(DELIMITER)
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if name.upper().startswith("INBOX" + DELIMITER):
+        return "INBOX" + name[5:]
+    if not name or "\x00" in name or f"{DELIMITER}{DELIMITER}" in name:
+        raise StoreError(f"invalid mailbox name {name!r}")
+    return name
+
+
+def flags_text(flags: Iterable[str]) -> str:
+    """Stored form of a flag set: sorted, space-separated."""
+    return " ".join(sorted(flags))
+
+
+def flags_set(text: str) -> frozenset[str]:
+    """Inverse of :func:`flags_text`."""
+    return frozenset(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where an account's Maildirs live under the data directory."""
+
+    root: str
+
+    def account_dir(self, account: str) -> str:
+        """The account's INBOX Maildir, which holds its other mailboxes."""
+        safe = account.replace("%", "%25").replace("/", "%2F")
+        if safe.startswith("."):
+            safe = "%2E" + safe[1:]
+        return os.path.join(self.root, "mail", safe)
+
+    def mailbox_dir(self, account: str, name: str) -> str:
+        """Maildir of one mailbox."""
+        return os.path.join(self.account_dir(account), encode_folder(name))
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxRow:
+    """One ``mailboxes`` row."""
+
+    id: int
+    account: str
+    name: str
+    dir: str
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    subscribed: bool
+    special: str
+    noselect: bool
+
+
+_MBOX_COLS = (
+    "id, account, name, dir, uidvalidity, uidnext, highestmodseq, subscribed, special, noselect"
+)
+
+
+def _row(values: tuple[object, ...]) -> MailboxRow:
+    i, acc, name, d, v, n, m, s, sp, ns = values
+    return MailboxRow(
+        int(i),  # type: ignore[call-overload]
+        str(acc),
+        str(name),
+        str(d),
+        int(v),  # type: ignore[call-overload]
+        int(n),  # type: ignore[call-overload]
+        int(m),  # type: ignore[call-overload]
+        bool(s),
+        str(sp),
+        bool(ns),
+    )
+
+
+def get_mailbox(
+    conn: sqlite3.Connection, account: str, name: str, *, selectable: bool = True
+) -> MailboxRow:
+    """The mailbox row, or MailboxNotFound."""
+    cur = conn.execute(
+        f"SELECT {_MBOX_COLS} FROM mailboxes WHERE account=? AND name=?",
+        (account, canonical_name(name)),
+    )
+    found = cur.fetchone()
+    if found is None or (selectable and found[9]):
+        raise MailboxNotFound(f"no mailbox {name!r}")
+    return _row(found)
+
+
+def all_mailboxes(conn: sqlite3.Connection, account: str) -> list[MailboxRow]:
+    """Every mailbox row of an account, by name."""
+    cur = conn.execute(
+        f"SELECT {_MBOX_COLS} FROM mailboxes WHERE account=? ORDER BY name", (account,)
+    )
+    return [_row(r) for r in cur.fetchall()]
+
+
+def _bump(conn: sqlite3.Connection, mailbox: int) -> int:
+    row = conn.execute(
+        "UPDATE mailboxes SET highestmodseq=highestmodseq+1 WHERE id=? RETURNING highestmodseq",
+        (mailbox,),
+    ).fetchone()
+    return int(row[0])
+
+
+def _change(
+    txn: Txn, mailbox: int, kind: ChangeKind, uid: int, modseq: int, flags: str, origin: str
+) -> None:
+    txn.conn.execute(
+        "INSERT INTO changes(mailbox, kind, uid, modseq, flags, origin) VALUES (?,?,?,?,?,?)",
+        (mailbox, kind.value, uid, modseq, flags, origin),
+    )
+    txn.notify = True
+
+
+def write_meta(row: MailboxRow, uidnext: int | None = None, *, sync: bool = False) -> None:
+    """Record UIDVALIDITY, UIDNEXT and the subscription in the Maildir itself.
+
+    ``mailcore store reindex`` reads it back so a rebuilt index keeps
+    UIDVALIDITY and never hands out a UID again after the highest ones were
+    expunged. Written on create, subscribe and expunge (not per append: the
+    ``U=`` fields of the files already bound UIDNEXT from below).
+    """
+    meta = {
+        "uidvalidity": row.uidvalidity,
+        "uidnext": uidnext if uidnext is not None else row.uidnext,
+        "subscribed": row.subscribed,
+        "special": row.special,
+    }
+    path = os.path.join(row.dir, META_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(meta, fh)
+        if sync:
+            fh.flush()
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _read_meta(path: str) -> dict[str, object]:
+    try:
+        with open(os.path.join(path, META_FILE), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _new_uidvalidity(conn: sqlite3.Connection) -> int:
+    # Time-based like Dovecot, but strictly increasing so a mailbox deleted and
+    # created again within a second still gets a new UIDVALIDITY.
+    last = conn.execute("SELECT value FROM meta WHERE key='uidvalidity'").fetchone()
+    value = max(int(time.time()), (int(last[0]) + 1) if last else 1)
+    if value > _MAX_UIDVALIDITY:
+        value = 1
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('uidvalidity', ?)", (value,))
+    return value
+
+
+def insert_mailbox(
+    txn: Txn,
+    layout: Layout,
+    account: str,
+    name: str,
+    *,
+    special: str = "",
+    subscribed: bool = False,
+    uidvalidity: int | None = None,
+    uidnext: int = 1,
+) -> MailboxRow:
+    """Create one mailbox's Maildir and row (no superiors, no existence check)."""
+    conn = txn.conn
+    d = layout.mailbox_dir(account, name)
+    make_maildir(d)
+    validity = uidvalidity if uidvalidity is not None else _new_uidvalidity(conn)
+    cur = conn.execute(
+        "INSERT INTO mailboxes(account, name, dir, uidvalidity, uidnext, highestmodseq,"
+        " subscribed, special) VALUES (?,?,?,?,?,1,?,?) RETURNING id",
+        (account, name, d, validity, uidnext, int(subscribed), special),
+    )
+    row = MailboxRow(
+        int(cur.fetchone()[0]), account, name, d, validity, uidnext, 1, subscribed, special, False
+    )
+    write_meta(row, sync=True)
+    return row
+
+
+def create_account(txn: Txn, layout: Layout, account: str) -> None:
+    """INBOX and the SPECIAL-USE mailboxes, subscribed; existing ones are kept."""
+    existing = {row.name for row in all_mailboxes(txn.conn, account)}
+    wanted = [("INBOX", ""), *SPECIAL_USE.items()]
+    for name, special in wanted:
+        if name not in existing:
+            insert_mailbox(txn, layout, account, name, special=special, subscribed=True)
+
+
+def delete_account(txn: Txn, layout: Layout, account: str) -> None:
+    """Drop an account's rows and remove its directory tree."""
+    conn = txn.conn
+    ids = [row.id for row in all_mailboxes(conn, account)]
+    for i in ids:
+        conn.execute("DELETE FROM messages WHERE mailbox=?", (i,))
+        conn.execute("DELETE FROM changes WHERE mailbox=?", (i,))
+    conn.execute("DELETE FROM mailboxes WHERE account=?", (account,))
+    shutil.rmtree(layout.account_dir(account), ignore_errors=True)
+
+
+def create_mailbox(txn: Txn, layout: Layout, account: str, name: str) -> MailboxRow:
+    """CREATE with missing superiors (RFC 3501 6.3.3 SHOULD)."""
+    name = canonical_name(name)
+    conn = txn.conn
+    levels = name.split(DELIMITER)
+    for depth in range(1, len(levels) + 1):
+        part = DELIMITER.join(levels[:depth])
+        found = conn.execute(
+            "SELECT noselect FROM mailboxes WHERE account=? AND name=?", (account, part)
+        ).fetchone()
+        if depth == len(levels):
+            if found is not None and not found[0]:
+                raise MailboxExists(f"mailbox {name!r} exists")
+            if found is not None:
+                conn.execute(
+                    "UPDATE mailboxes SET noselect=0 WHERE account=? AND name=?", (account, part)
+                )
+                return get_mailbox(conn, account, part)
+            return insert_mailbox(txn, layout, account, part)
+        if found is None:
+            insert_mailbox(txn, layout, account, part)
+    raise StoreError("unreachable: empty mailbox name")
+
+
+def _inferiors(conn: sqlite3.Connection, account: str, name: str) -> list[MailboxRow]:
+    prefix = name + DELIMITER
+    return [r for r in all_mailboxes(conn, account) if r.name.startswith(prefix)]
+
+
+def _remove_messages(txn: Txn, row: MailboxRow) -> None:
+    for (path,) in txn.conn.execute(
+        "SELECT path FROM messages WHERE mailbox=?", (row.id,)
+    ).fetchall():
+        try:
+            os.unlink(os.path.join(row.dir, path))
+        except FileNotFoundError:
+            pass
+    txn.conn.execute("DELETE FROM messages WHERE mailbox=?", (row.id,))
+
+
+def delete_mailbox(txn: Txn, account: str, name: str) -> None:
+    """DELETE (RFC 3501 6.3.4): a mailbox with inferiors becomes ``\\Noselect``."""
+    name = canonical_name(name)
+    if name == "INBOX":
+        raise StoreError("INBOX cannot be deleted")
+    conn = txn.conn
+    row = get_mailbox(conn, account, name, selectable=False)
+    if _inferiors(conn, account, name):
+        if row.noselect:
+            raise StoreError(f"{name!r} has inferiors and is already \\Noselect")
+        _remove_messages(txn, row)
+        conn.execute("UPDATE mailboxes SET noselect=1 WHERE id=?", (row.id,))
+        return
+    _remove_messages(txn, row)
+    conn.execute("DELETE FROM changes WHERE mailbox=?", (row.id,))
+    conn.execute("DELETE FROM mailboxes WHERE id=?", (row.id,))
+    shutil.rmtree(row.dir, ignore_errors=True)
+
+
+def rename_mailbox(txn: Txn, layout: Layout, account: str, old: str, new: str) -> None:
+    """RENAME (RFC 3501 6.3.5), inferiors included; INBOX moves its messages out."""
+    old, new = canonical_name(old), canonical_name(new)
+    conn = txn.conn
+    src = get_mailbox(conn, account, old, selectable=False)
+    exists = conn.execute(
+        "SELECT noselect FROM mailboxes WHERE account=? AND name=?", (account, new)
+    ).fetchone()
+    if exists is not None:
+        raise MailboxExists(f"mailbox {new!r} exists")
+    if new == old or new.startswith(old + DELIMITER):
+        raise StoreError("cannot rename a mailbox into itself")
+    if old == "INBOX":
+        dest = create_mailbox(txn, layout, account, new)
+        uids = [int(u) for (u,) in conn.execute(
+            "SELECT uid FROM messages WHERE mailbox=? ORDER BY uid", (src.id,)
+        ).fetchall()]
+        transfer(txn, layout, account, "INBOX", uids, new, move=True, origin="")
+        del dest
+        return
+    # Superiors of the new name first, so the hierarchy stays complete.
+    parent = new.rpartition(DELIMITER)[0]
+    if parent and conn.execute(
+        "SELECT 1 FROM mailboxes WHERE account=? AND name=?", (account, parent)
+    ).fetchone() is None:
+        create_mailbox(txn, layout, account, parent)
+    for row in [src, *_inferiors(conn, account, old)]:
+        name = new + row.name[len(old):]
+        d = layout.mailbox_dir(account, name)
+        os.rename(row.dir, d)
+        conn.execute("UPDATE mailboxes SET name=?, dir=? WHERE id=?", (name, d, row.id))
+    txn.sync_dirs.add(layout.account_dir(account))
+
+
+def set_subscribed(txn: Txn, account: str, name: str, subscribed: bool) -> None:
+    """SUBSCRIBE / UNSUBSCRIBE (and note it in the Maildir for reindex)."""
+    row = get_mailbox(txn.conn, account, name, selectable=False)
+    txn.conn.execute("UPDATE mailboxes SET subscribed=? WHERE id=?", (int(subscribed), row.id))
+    write_meta(get_mailbox(txn.conn, account, name, selectable=False))
+
+
+def commit_append(
+    txn: Txn,
+    account: str,
+    mailbox: str,
+    tmp_dir: str,
+    base: str,
+    size: int,
+    hdr_size: int,
+    flags: frozenset[str],
+    internal_date: float,
+    cache: str,
+    origin: str,
+) -> tuple[int, int, int]:
+    """Give a fsynced tmp/ file its UID and rename it into new/ or cur/."""
+    conn = txn.conn
+    row = get_mailbox(conn, account, mailbox)
+    uid = row.uidnext
+    modseq = row.highestmodseq + 1
+    conn.execute(
+        "UPDATE mailboxes SET uidnext=?, highestmodseq=? WHERE id=?", (uid + 1, modseq, row.id)
+    )
+    final = with_uid(base, uid)
+    subdir = "cur" if flags else "new"
+    rel = file_name(final, flags, subdir)
+    os.rename(os.path.join(tmp_dir, "tmp", base), os.path.join(row.dir, rel))
+    txn.sync_dirs.add(os.path.join(row.dir, subdir))
+    ftext = flags_text(flags)
+    conn.execute(
+        "INSERT INTO messages(mailbox, uid, base, path, size, hdr_size, internaldate, flags,"
+        " modseq, cache) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (row.id, uid, final, rel, size, hdr_size, internal_date, ftext, modseq, cache),
+    )
+    _change(txn, row.id, ChangeKind.APPENDED, uid, modseq, ftext, origin)
+    return row.uidvalidity, uid, modseq
+
+
+def _find_file(row: MailboxRow, base: str) -> str | None:
+    # Another tool (mutt, Dovecot) moved the file from new/ to cur/ or
+    # changed its flags since the index last looked.
+    for sub in ("cur", "new"):
+        try:
+            names = os.listdir(os.path.join(row.dir, sub))
+        except FileNotFoundError:
+            continue
+        for n in names:
+            if n == base or n.startswith(base + ":"):
+                return f"{sub}/{n}"
+    return None
+
+
+def _uid_rows(
+    conn: sqlite3.Connection, mailbox: int, uids: Iterable[int]
+) -> list[tuple[int, str, str, str, int]]:
+    wanted = sorted(set(uids))
+    out: list[tuple[int, str, str, str, int]] = []
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        out.extend(
+            conn.execute(
+                f"SELECT uid, base, path, flags, modseq FROM messages WHERE mailbox=?"
+                f" AND uid IN ({marks}) ORDER BY uid",
+                (mailbox, *chunk),
+            ).fetchall()
+        )
+    return out
+
+
+def store_flags(
+    txn: Txn,
+    account: str,
+    mailbox: str,
+    uids: list[int],
+    flags: frozenset[str],
+    mode: FlagMode,
+    unchanged_since: int | None,
+    origin: str,
+) -> FlagResult:
+    """STORE: rename each changed file to its new ``:2,`` info, one new MODSEQ."""
+    conn = txn.conn
+    row = get_mailbox(conn, account, mailbox)
+    modseq = None
+    updated: list[tuple[int, frozenset[str], int]] = []
+    failed: list[int] = []
+    for uid, base, path, ftext, old_modseq in _uid_rows(conn, row.id, uids):
+        old = flags_set(ftext)
+        if mode is FlagMode.ADD:
+            new = old | flags
+        elif mode is FlagMode.REMOVE:
+            new = old - flags
+        else:
+            new = flags
+        if unchanged_since is not None and old_modseq > unchanged_since:
+            failed.append(uid)
+            continue
+        if new == old:
+            continue
+        if modseq is None:
+            modseq = _bump(conn, row.id)
+        rel = file_name(base, new, "cur")
+        if rel != path:
+            try:
+                os.rename(os.path.join(row.dir, path), os.path.join(row.dir, rel))
+            except FileNotFoundError:
+                found = _find_file(row, base)
+                if found is None:
+                    continue  # gone: the next reconcile reports the expunge
+                os.rename(os.path.join(row.dir, found), os.path.join(row.dir, rel))
+        new_text = flags_text(new)
+        conn.execute(
+            "UPDATE messages SET flags=?, path=?, modseq=? WHERE mailbox=? AND uid=?",
+            (new_text, rel, modseq, row.id, uid),
+        )
+        _change(txn, row.id, ChangeKind.FLAGS, uid, modseq, new_text, origin)
+        updated.append((uid, new, modseq))
+    final = modseq if modseq is not None else row.highestmodseq
+    return FlagResult(final, tuple(updated), tuple(failed))
+
+
+def transfer(
+    txn: Txn,
+    layout: Layout,
+    account: str,
+    mailbox: str,
+    uids: list[int],
+    dest: str,
+    *,
+    move: bool,
+    origin: str,
+) -> UIDMapping:
+    """COPY (hard link, or a fsynced copy across devices) or MOVE (rename)."""
+    conn = txn.conn
+    src = get_mailbox(conn, account, mailbox)
+    dst = get_mailbox(conn, account, dest)
+    if src.id == dst.id and move:
+        raise StoreError("cannot move a message into its own mailbox")
+    rows = _uid_rows(conn, src.id, uids)
+    if not rows:
+        return UIDMapping(dst.uidvalidity, (), ())
+    dst_modseq = _bump(conn, dst.id)
+    src_modseq = _bump(conn, src.id) if move else 0
+    uid = dst.uidnext
+    done_src: list[int] = []
+    done_dst: list[int] = []
+    for old_uid, base, path, ftext, _ms in rows:
+        meta = conn.execute(
+            "SELECT size, hdr_size, internaldate, cache FROM messages WHERE mailbox=? AND uid=?",
+            (src.id, old_uid),
+        ).fetchone()
+        new_base = with_uid(unique_name(int(meta[0])), uid)
+        rel = file_name(new_base, flags_set(ftext), path.split("/", 1)[0])
+        src_path = os.path.join(src.dir, path)
+        dst_path = os.path.join(dst.dir, rel)
+        try:
+            if move:
+                os.rename(src_path, dst_path)
+            else:
+                _link_or_copy(src_path, dst_path, dst.dir)
+        except FileNotFoundError:
+            found = _find_file(src, base)
+            if found is None:
+                continue
+            if move:
+                os.rename(os.path.join(src.dir, found), dst_path)
+            else:
+                _link_or_copy(os.path.join(src.dir, found), dst_path, dst.dir)
+        txn.sync_dirs.add(os.path.dirname(dst_path))
+        conn.execute(
+            "INSERT INTO messages(mailbox, uid, base, path, size, hdr_size, internaldate, flags,"
+            " modseq, cache) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (dst.id, uid, new_base, rel, meta[0], meta[1], meta[2], ftext, dst_modseq, meta[3]),
+        )
+        _change(txn, dst.id, ChangeKind.APPENDED, uid, dst_modseq, ftext, origin)
+        if move:
+            txn.sync_dirs.add(os.path.dirname(src_path))
+            conn.execute("DELETE FROM messages WHERE mailbox=? AND uid=?", (src.id, old_uid))
+            _change(txn, src.id, ChangeKind.EXPUNGED, old_uid, src_modseq, "", origin)
+        done_src.append(old_uid)
+        done_dst.append(uid)
+        uid += 1
+    conn.execute("UPDATE mailboxes SET uidnext=? WHERE id=?", (uid, dst.id))
+    if move:
+        write_meta(src)
+    return UIDMapping(dst.uidvalidity, tuple(done_src), tuple(done_dst))
+
+
+def _link_or_copy(src: str, dst: str, dst_maildir: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        # Another filesystem, or links not allowed: copy through tmp/ durably.
+        tmp = os.path.join(dst_maildir, "tmp", os.path.basename(dst))
+        shutil.copyfile(src, tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, dst)
+
+
+def expunge(
+    txn: Txn, account: str, mailbox: str, uids: list[int] | None, origin: str
+) -> list[int]:
+    """Unlink the ``\\Deleted`` files first, then drop their rows (see module doc)."""
+    conn = txn.conn
+    row = get_mailbox(conn, account, mailbox)
+    if uids is None:
+        rows = conn.execute(
+            "SELECT uid, base, path, flags, modseq FROM messages WHERE mailbox=?"
+            " AND instr(' ' || flags || ' ', ' \\Deleted ') > 0 ORDER BY uid",
+            (row.id,),
+        ).fetchall()
+    else:
+        rows = [r for r in _uid_rows(conn, row.id, uids) if "\\Deleted" in flags_set(r[3])]
+    if not rows:
+        return []
+    modseq = _bump(conn, row.id)
+    gone = []
+    for uid, base, path, _f, _m in rows:
+        try:
+            os.unlink(os.path.join(row.dir, path))
+        except FileNotFoundError:
+            found = _find_file(row, base)
+            if found is not None:
+                os.unlink(os.path.join(row.dir, found))
+        conn.execute("DELETE FROM messages WHERE mailbox=? AND uid=?", (row.id, uid))
+        _change(txn, row.id, ChangeKind.EXPUNGED, uid, modseq, "", origin)
+        gone.append(int(uid))
+    write_meta(row)
+    return gone
+
+
+# -- reconciliation ----------------------------------------------------------------
+
+
+def reconcile_all(txn: Txn, layout: Layout) -> int:
+    """Reconcile every account found in the index or under ``mail/``; return changes."""
+    accounts = {str(a) for (a,) in txn.conn.execute("SELECT DISTINCT account FROM mailboxes")}
+    mail = os.path.join(layout.root, "mail")
+    if os.path.isdir(mail):
+        for entry in os.listdir(mail):
+            if os.path.isdir(os.path.join(mail, entry)):
+                accounts.add(entry.replace("%2F", "/").replace("%2E", ".").replace("%25", "%"))
+    return sum(reconcile_account(txn, layout, account) for account in sorted(accounts))
+
+
+def reconcile_account(txn: Txn, layout: Layout, account: str) -> int:
+    """Bring the index in line with an account's Maildirs; UIDs never change.
+
+    Folders on disk without a row get one (UIDVALIDITY from their meta file
+    if present, so a rebuilt index keeps it); rows whose Maildir vanished
+    are dropped; then every mailbox's files are compared with its rows.
+    """
+    conn = txn.conn
+    root = layout.account_dir(account)
+    rows = {row.dir: row for row in all_mailboxes(conn, account)}
+    on_disk: list[str] = []
+    if os.path.isdir(os.path.join(root, "cur")):
+        on_disk.append(root)
+        on_disk.extend(
+            os.path.join(root, e)
+            for e in sorted(os.listdir(root))
+            if e.startswith(".") and e not in (".", "..") and os.path.isdir(os.path.join(root, e, "cur"))
+        )
+    changes = 0
+    for d, row in list(rows.items()):
+        if d not in on_disk and not row.noselect:
+            conn.execute("DELETE FROM messages WHERE mailbox=?", (row.id,))
+            conn.execute("DELETE FROM mailboxes WHERE id=?", (row.id,))
+            del rows[d]
+            changes += 1
+    for d in on_disk:
+        fresh = False
+        row = rows.get(d)
+        if row is None:
+            name = decode_folder(os.path.basename(d) if d != root else "")
+            meta = _read_meta(d)
+            validity = meta.get("uidvalidity")
+            uidnext = meta.get("uidnext")
+            row = insert_mailbox(
+                txn,
+                layout,
+                account,
+                name,
+                special=str(meta.get("special", SPECIAL_USE.get(name, ""))),
+                subscribed=bool(meta.get("subscribed", name == "INBOX" or name in SPECIAL_USE)),
+                uidvalidity=validity if isinstance(validity, int) and validity > 0 else None,
+                uidnext=uidnext if isinstance(uidnext, int) and uidnext > 0 else 1,
+            )
+            fresh = True
+            changes += 1
+        changes += reconcile_mailbox(txn, row, adopt_all=fresh)
+    return changes
+
+
+def reconcile_mailbox(txn: Txn, row: MailboxRow, *, adopt_all: bool = False) -> int:
+    """Compare one Maildir's files with its rows (see :func:`reconcile_account`).
+
+    A file whose ``U=`` is free is indexed under that UID when it is at or
+    above UIDNEXT (an append that crashed between rename and commit) or when
+    the index is being rebuilt (``adopt_all``); any other unknown file gets
+    the next UID and its name is rewritten to record it.
+    """
+    conn = txn.conn
+    files: dict[str, tuple[str, str, str | None, int | None]] = {}
+    for sub in ("new", "cur"):
+        for name in os.listdir(os.path.join(row.dir, sub)):
+            if name.startswith("."):
+                continue
+            parsed = parse_name(name)
+            files[parsed.base] = (sub, name, parsed.info, parsed.uid)
+    _clean_tmp(row.dir)
+    changes = 0
+    modseq: int | None = None
+
+    def bump() -> int:
+        nonlocal modseq
+        if modseq is None:
+            modseq = _bump(conn, row.id)
+        return modseq
+
+    used: set[int] = set()
+    for uid, base, path, ftext in conn.execute(
+        "SELECT uid, base, path, flags FROM messages WHERE mailbox=?", (row.id,)
+    ).fetchall():
+        found = files.pop(base, None)
+        if found is None:
+            conn.execute("DELETE FROM messages WHERE mailbox=? AND uid=?", (row.id, uid))
+            _change(txn, row.id, ChangeKind.EXPUNGED, uid, bump(), "", "")
+            changes += 1
+            continue
+        used.add(int(uid))
+        sub, name, info, _u = found
+        rel = f"{sub}/{name}"
+        if rel == path:
+            continue
+        old = flags_set(ftext)
+        # Keep keywords the file name cannot carry; take system flags from the file.
+        keep = frozenset(f for f in old if not f.startswith("\\") and f != "$Forwarded")
+        new = keep | flags_from_info(info or "")
+        conn.execute(
+            "UPDATE messages SET path=? WHERE mailbox=? AND uid=?", (rel, row.id, uid)
+        )
+        if new != old:
+            ms = bump()
+            conn.execute(
+                "UPDATE messages SET flags=?, modseq=? WHERE mailbox=? AND uid=?",
+                (flags_text(new), ms, row.id, uid),
+            )
+            _change(txn, row.id, ChangeKind.FLAGS, uid, ms, flags_text(new), "")
+            changes += 1
+    uidnext = row.uidnext
+    leftovers = sorted(files.values(), key=lambda f: (f[3] is None, f[3] or 0, f[1]))
+    for sub, name, info, file_uid in leftovers:
+        if file_uid is not None and file_uid not in used and (adopt_all or file_uid >= uidnext):
+            uid = file_uid
+        else:
+            uid = max(uidnext, max(used, default=0) + 1)
+        used.add(uid)
+        uidnext = max(uidnext, uid + 1)
+        path = os.path.join(row.dir, sub, name)
+        parsed = parse_name(name)
+        base = parsed.base
+        if parsed.uid != uid:
+            base = with_uid(base, uid)
+            new_name = base + (f":2,{info}" if info is not None else "")
+            os.rename(path, os.path.join(row.dir, sub, new_name))
+            path = os.path.join(row.dir, sub, new_name)
+            name = new_name
+        with open(path, "rb") as fh:
+            data = fh.read()
+        st = os.stat(path)
+        hsize = header_size(data)
+        flags = normalize_flags(flags_from_info(info or ""))
+        ms = bump()
+        ftext = flags_text(flags)
+        conn.execute(
+            "INSERT INTO messages(mailbox, uid, base, path, size, hdr_size, internaldate, flags,"
+            " modseq, cache) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                row.id, uid, base, f"{sub}/{name}", len(data), hsize, st.st_mtime, ftext, ms,
+                json.dumps(header_cache(data[:hsize])),
+            ),
+        )
+        _change(txn, row.id, ChangeKind.APPENDED, uid, ms, ftext, "")
+        changes += 1
+    if uidnext != row.uidnext:
+        conn.execute("UPDATE mailboxes SET uidnext=? WHERE id=?", (uidnext, row.id))
+    return changes
+
+
+def _clean_tmp(maildir: str) -> None:
+    tmp = os.path.join(maildir, "tmp")
+    cutoff = time.time() - TMP_MAX_AGE
+    try:
+        names = os.listdir(tmp)
+    except FileNotFoundError:
+        return
+    for name in names:
+        path = os.path.join(tmp, name)
+        try:
+            if os.stat(path).st_mtime < cutoff:
+                os.unlink(path)
+        except FileNotFoundError:
+            continue
