@@ -16,6 +16,7 @@ import trustme
 
 from mailcore.pop3.client import POP3Client, POP3ReplyError
 from tests.interop.dovecot_pop3 import PASSWORD, USER, Dovecot
+from tests.pop3.serverkit import running_server
 
 MESSAGES = [
     b"From: a@example.org\r\nSubject: one\r\n\r\nfirst body\r\n.leading dot\r\n..two dots\r\n",
@@ -131,24 +132,52 @@ async def test_client_against_dovecot(dovecot: Dovecot) -> None:
     assert dovecot.messages_left() == 1
 
 
-async def test_client_tls_and_apop_against_dovecot(
-    dovecot: Dovecot, client_tls: ssl.SSLContext
-) -> None:
-    pop = await POP3Client.connect("127.0.0.1", dovecot.port, starttls=client_tls)
+async def tls_scenario(port: int, tls_port: int, context: ssl.SSLContext) -> None:
+    """STLS, implicit TLS, APOP, AUTH PLAIN and AUTH SCRAM-SHA-256."""
+    pop = await POP3Client.connect("127.0.0.1", port, starttls=context)
     assert "STLS" not in pop.capabilities
     await pop.login(USER, PASSWORD)
     assert await pop.stat() == EXPECTED["stat"]
     await pop.quit()
 
-    pop = await POP3Client.connect("127.0.0.1", dovecot.tls_port, tls=client_tls)
+    pop = await POP3Client.connect("127.0.0.1", tls_port, tls=context)
     assert pop.timestamp is not None
     await pop.apop(USER, PASSWORD)
     assert await pop.retr(1) == MESSAGES[0]
     await pop.quit()
 
     for mechanism in ("PLAIN", "SCRAM-SHA-256"):
-        pop = await POP3Client.connect("127.0.0.1", dovecot.tls_port, tls=client_tls)
+        pop = await POP3Client.connect("127.0.0.1", tls_port, tls=context)
         assert mechanism in pop.capabilities["SASL"]
         await pop.auth(mechanism, USER, PASSWORD)
         assert await pop.top(1, 0) == MESSAGES[0].split(b"\r\n\r\n")[0] + b"\r\n\r\n"
         await pop.quit()
+
+    pop = await POP3Client.connect("127.0.0.1", tls_port, tls=context)
+    with pytest.raises(POP3ReplyError) as bad:
+        await pop.auth("SCRAM-SHA-256", USER, "wrong")
+    assert bad.value.code == "AUTH"
+    pop.close()
+
+
+async def test_client_tls_and_apop_against_dovecot(
+    dovecot: Dovecot, client_tls: ssl.SSLContext
+) -> None:
+    await tls_scenario(dovecot.port, dovecot.tls_port, client_tls)
+
+
+async def test_client_against_mailcore(tmp_path: Path, ca: trustme.CA) -> None:
+    async with running_server(tmp_path, ca) as server:
+        for message in MESSAGES:
+            await server.deliver(message)
+        assert await scenario(server.port) == EXPECTED
+        assert len(await server.store.messages(USER, "INBOX")) == 1
+
+
+async def test_client_tls_and_apop_against_mailcore(
+    tmp_path: Path, ca: trustme.CA, client_tls: ssl.SSLContext
+) -> None:
+    async with running_server(tmp_path, ca, allow_plaintext_auth=False) as server:
+        for message in MESSAGES:
+            await server.deliver(message)
+        await tls_scenario(server.port, server.tls_port, client_tls)

@@ -209,6 +209,7 @@ class _Session:
         while True:
             event = conn.next_event()
             if event is events.NeedData.NEED_DATA:
+                await self.flush()
                 try:
                     data = await asyncio.wait_for(
                         self.reader.read(_READ_SIZE), self.server.limits.idle_timeout

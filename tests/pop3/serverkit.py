@@ -1,0 +1,98 @@
+"""A running mailcore POP3 server on a real MaildirStore, for the loopback tests."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import trustme
+
+from mailcore.auth.sasl import scram_secrets_for
+from mailcore.limits import POP3Limits
+from mailcore.pop3.server import POP3Server
+from mailcore.store import MaildirStore
+
+USER = "jeff"
+PASSWORD = "pass word"
+
+
+class TestCredentials:
+    """One account with a password, SCRAM secrets and an APOP secret.
+
+    Follows the CredentialSource contract of :mod:`mailcore.auth.sasl`.
+    """
+
+    def __init__(self, accounts: dict[str, str]) -> None:
+        self.accounts = accounts
+
+    async def verify_password(self, username: str, password: str) -> str | None:
+        return username if self.accounts.get(username) == password else None
+
+    async def scram_secrets(self, username: str) -> tuple[bytes, int, bytes, bytes] | None:
+        password = self.accounts.get(username)
+        if password is None:
+            return None
+        return scram_secrets_for(password, salt=b"salt-" + username.encode(), iterations=4096)
+
+    async def cram_secret(self, username: str) -> bytes | None:
+        password = self.accounts.get(username)
+        return None if password is None else password.encode()
+
+
+@dataclass
+class Running:
+    """Ports and handles of a started server."""
+
+    server: POP3Server
+    store: MaildirStore
+    port: int
+    tls_port: int
+    root: Path
+
+    async def deliver(self, message: bytes, account: str = USER) -> int:
+        return (await self.store.append(account, "INBOX", message)).uid
+
+
+def server_tls(ca: trustme.CA) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 and localhost."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    return ctx
+
+
+@asynccontextmanager
+async def running_server(
+    root: Path,
+    ca: trustme.CA,
+    *,
+    allow_plaintext_auth: bool = True,
+    limits: POP3Limits | None = None,
+    store: MaildirStore | None = None,
+) -> AsyncIterator[Running]:
+    """Start a POP3 server (plain+STLS and implicit TLS) on a fresh store."""
+    own_store = store is None
+    if store is None:
+        store = MaildirStore(root / "data")
+        await store.open()
+    await store.create_account(USER)
+    server = POP3Server(
+        store,
+        TestCredentials({USER: PASSWORD}),
+        hostname="pop.example",
+        limits=limits if limits is not None else POP3Limits(failed_login_delay=0.01),
+        tls=server_tls(ca),
+        allow_plaintext_auth=allow_plaintext_auth,
+        apop=True,
+        mechanisms=("PLAIN", "SCRAM-SHA-256", "CRAM-MD5"),
+    )
+    port = await server.listen("127.0.0.1", 0)
+    tls_port = await server.listen("127.0.0.1", 0, implicit_tls=True)
+    try:
+        yield Running(server, store, port, tls_port, root)
+    finally:
+        await server.close()
+        if own_store:
+            await store.close()
