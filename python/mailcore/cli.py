@@ -74,6 +74,81 @@ def _cmd_codec(args: argparse.Namespace, out: BinaryIO) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ValueError("the passwords differ")
+    return first
+
+
+def _cmd_user(args: argparse.Namespace, out: BinaryIO) -> int:
+    import asyncio
+
+    from mailcore.auth.accounts import AccountError, Accounts
+    from mailcore.store.maildir import MaildirStore
+
+    accounts = Accounts(args.data)
+
+    async def with_store(account: str, create: bool) -> None:
+        async with MaildirStore(args.data) as store:
+            if create:
+                await store.create_account(account)
+            else:
+                await store.delete_account(account)
+
+    try:
+        if args.action == "list":
+            for acc in accounts.list_accounts():
+                line = acc.address + "".join(f" {alias}" for alias in acc.aliases)
+                out.write(line.encode() + b"\n")
+        elif args.address is None:
+            print(f"mailcore user {args.action}: an ADDRESS is required", file=sys.stderr)
+            return 2
+        elif args.action == "add" and args.alias_of:
+            accounts.add_alias(args.address, args.alias_of)
+        elif args.action == "add":
+            account = accounts.add_user(args.address, _read_password(args))
+            asyncio.run(with_store(account, True))
+        elif args.action == "passwd":
+            accounts.set_password(args.address, _read_password(args))
+        elif args.action == "del":
+            if accounts.lookup(args.address) not in (None, args.address.lower()):
+                accounts.delete_alias(args.address)
+            else:
+                accounts.delete_user(args.address)
+                if args.purge:
+                    asyncio.run(with_store(args.address.lower(), False))
+    except (AccountError, ValueError) as exc:
+        print(f"mailcore user {args.action}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        accounts.close()
+    out.flush()
+    return 0
+
+
+def _cmd_store(args: argparse.Namespace, out: BinaryIO) -> int:
+    import asyncio
+
+    from mailcore.store.maildir import reindex
+
+    count = asyncio.run(reindex(args.data))
+    out.write(f"indexed {count} messages\n".encode())
+    out.flush()
+    return 0
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", default="./mailcore-data", help="data directory (default ./mailcore-data)"
+    )
+    parser.add_argument("--config", help="configuration file (accepted; not read yet)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -96,6 +171,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse malformed input instead of decoding it leniently (b64decode)",
     )
     codec.set_defaults(handler=_cmd_codec)
+
+    user = sub.add_parser(
+        "user",
+        help="add, delete, list accounts or change a password",
+        description="Manage local accounts. The password is read from stdin "
+        "(--password-stdin) or prompted for; never give it on the command line.",
+    )
+    user.add_argument("action", choices=("add", "del", "list", "passwd"))
+    user.add_argument("address", nargs="?", help="the account's (or alias's) address")
+    user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    user.add_argument("--alias-of", metavar="ACCOUNT", help="add ADDRESS as an alias of ACCOUNT")
+    user.add_argument("--purge", action="store_true", help="del: also remove the account's mail")
+    _data_options(user)
+    user.set_defaults(handler=_cmd_user)
+
+    store = sub.add_parser("store", help="maintain the mail store")
+    store.add_argument(
+        "action",
+        choices=("reindex",),
+        help="reindex: rebuild the index from the Maildirs, keeping UIDs",
+    )
+    _data_options(store)
+    store.set_defaults(handler=_cmd_store)
     return parser
 
 

@@ -202,4 +202,6 @@ def decode_folder(dirname: str) -> str:
     if not dirname:
         return "INBOX"
     levels = dirname[1:].split(".")
-    return "/".join(lvl.replace("%2E", ".").replace("%2e", ".").replace("%25", "%") for lvl in levels)
+    return "/".join(
+        lvl.replace("%2E", ".").replace("%2e", ".").replace("%25", "%") for lvl in levels
+    )

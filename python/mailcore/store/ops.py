@@ -335,20 +335,27 @@ def rename_mailbox(txn: Txn, layout: Layout, account: str, old: str, new: str) -
         raise StoreError("cannot rename a mailbox into itself")
     if old == "INBOX":
         dest = create_mailbox(txn, layout, account, new)
-        uids = [int(u) for (u,) in conn.execute(
-            "SELECT uid FROM messages WHERE mailbox=? ORDER BY uid", (src.id,)
-        ).fetchall()]
+        uids = [
+            int(u)
+            for (u,) in conn.execute(
+                "SELECT uid FROM messages WHERE mailbox=? ORDER BY uid", (src.id,)
+            ).fetchall()
+        ]
         transfer(txn, layout, account, "INBOX", uids, new, move=True, origin="")
         del dest
         return
     # Superiors of the new name first, so the hierarchy stays complete.
     parent = new.rpartition(DELIMITER)[0]
-    if parent and conn.execute(
-        "SELECT 1 FROM mailboxes WHERE account=? AND name=?", (account, parent)
-    ).fetchone() is None:
+    if (
+        parent
+        and conn.execute(
+            "SELECT 1 FROM mailboxes WHERE account=? AND name=?", (account, parent)
+        ).fetchone()
+        is None
+    ):
         create_mailbox(txn, layout, account, parent)
     for row in [src, *_inferiors(conn, account, old)]:
-        name = new + row.name[len(old):]
+        name = new + row.name[len(old) :]
         d = layout.mailbox_dir(account, name)
         os.rename(row.dir, d)
         conn.execute("UPDATE mailboxes SET name=?, dir=? WHERE id=?", (name, d, row.id))
@@ -563,9 +570,7 @@ def _link_or_copy(src: str, dst: str, dst_maildir: str) -> None:
         os.rename(tmp, dst)
 
 
-def expunge(
-    txn: Txn, account: str, mailbox: str, uids: list[int] | None, origin: str
-) -> list[int]:
+def expunge(txn: Txn, account: str, mailbox: str, uids: list[int] | None, origin: str) -> list[int]:
     """Unlink the ``\\Deleted`` files first, then drop their rows (see module doc)."""
     conn = txn.conn
     row = get_mailbox(conn, account, mailbox)
@@ -625,7 +630,9 @@ def reconcile_account(txn: Txn, layout: Layout, account: str) -> int:
         on_disk.extend(
             os.path.join(root, e)
             for e in sorted(os.listdir(root))
-            if e.startswith(".") and e not in (".", "..") and os.path.isdir(os.path.join(root, e, "cur"))
+            if e.startswith(".")
+            and e not in (".", "..")
+            and os.path.isdir(os.path.join(root, e, "cur"))
         )
     changes = 0
     for d, row in list(rows.items()):
@@ -703,9 +710,7 @@ def reconcile_mailbox(txn: Txn, row: MailboxRow, *, adopt_all: bool = False) -> 
         # Keep keywords the file name cannot carry; take system flags from the file.
         keep = frozenset(f for f in old if not f.startswith("\\") and f != "$Forwarded")
         new = keep | flags_from_info(info or "")
-        conn.execute(
-            "UPDATE messages SET path=? WHERE mailbox=? AND uid=?", (rel, row.id, uid)
-        )
+        conn.execute("UPDATE messages SET path=? WHERE mailbox=? AND uid=?", (rel, row.id, uid))
         if new != old:
             ms = bump()
             conn.execute(
@@ -743,7 +748,15 @@ def reconcile_mailbox(txn: Txn, row: MailboxRow, *, adopt_all: bool = False) -> 
             "INSERT INTO messages(mailbox, uid, base, path, size, hdr_size, internaldate, flags,"
             " modseq, cache) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
-                row.id, uid, base, f"{sub}/{name}", len(data), hsize, st.st_mtime, ftext, ms,
+                row.id,
+                uid,
+                base,
+                f"{sub}/{name}",
+                len(data),
+                hsize,
+                st.st_mtime,
+                ftext,
+                ms,
                 json.dumps(header_cache(data[:hsize])),
             ),
         )
