@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 DOVECOT = "/usr/sbin/dovecot"
-USER = "jeff"
+USER = "jeff@example.org"
 PASSWORD = "pass word"
 
 _CONF = """\

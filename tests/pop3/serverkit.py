@@ -10,36 +10,15 @@ from pathlib import Path
 
 import trustme
 
-from mailcore.auth.sasl import scram_secrets_for
+from argon2 import PasswordHasher
+
+from mailcore.auth.accounts import Accounts
 from mailcore.limits import POP3Limits
 from mailcore.pop3.server import POP3Server
 from mailcore.store import MaildirStore
 
-USER = "jeff"
+USER = "jeff@example.org"
 PASSWORD = "pass word"
-
-
-class TestCredentials:
-    """One account with a password, SCRAM secrets and an APOP secret.
-
-    Follows the CredentialSource contract of :mod:`mailcore.auth.sasl`.
-    """
-
-    def __init__(self, accounts: dict[str, str]) -> None:
-        self.accounts = accounts
-
-    async def verify_password(self, username: str, password: str) -> str | None:
-        return username if self.accounts.get(username) == password else None
-
-    async def scram_secrets(self, username: str) -> tuple[bytes, int, bytes, bytes] | None:
-        password = self.accounts.get(username)
-        if password is None:
-            return None
-        return scram_secrets_for(password, salt=b"salt-" + username.encode(), iterations=4096)
-
-    async def cram_secret(self, username: str) -> bytes | None:
-        password = self.accounts.get(username)
-        return None if password is None else password.encode()
 
 
 @dataclass
@@ -78,9 +57,13 @@ async def running_server(
         store = MaildirStore(root / "data")
         await store.open()
     await store.create_account(USER)
+    # Cheap argon2 parameters: the tests log in many times.
+    accounts = Accounts(root, scram=True, cram=True, hasher=PasswordHasher(1, 64, 1))
+    if accounts.lookup(USER) is None:
+        accounts.add_user(USER, PASSWORD)
     server = POP3Server(
         store,
-        TestCredentials({USER: PASSWORD}),
+        accounts,
         hostname="pop.example",
         limits=limits if limits is not None else POP3Limits(failed_login_delay=0.01),
         tls=server_tls(ca),
@@ -94,5 +77,6 @@ async def running_server(
         yield Running(server, store, port, tls_port, root)
     finally:
         await server.close()
+        accounts.close()
         if own_store:
             await store.close()

@@ -42,6 +42,7 @@ from mailcore.auth.sasl import (
     Success,
     server_mechanism,
 )
+from mailcore.auth.throttle import LoginThrottle
 from mailcore.limits import POP3Limits
 from mailcore.pop3 import events, replies
 from mailcore.pop3.protocol import ServerConnection, apop_matches
@@ -77,6 +78,8 @@ class POP3Server:
         allow_plaintext_auth: allow USER/PASS and PLAIN without TLS.
         apop: enable APOP (needs ``credentials.cram_secret``).
         mechanisms: SASL mechanisms to offer.
+        throttle: slows down failed logins per account and per peer
+            (default: doubling from ``limits.failed_login_delay``).
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class POP3Server:
         mailbox: str = "INBOX",
         expire: str | None = None,
         login_delay: int | None = None,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self.store = store
         self.credentials = credentials
@@ -105,6 +109,11 @@ class POP3Server:
         self.mailbox = mailbox
         self.expire = expire
         self.login_delay = login_delay
+        self.throttle = (
+            throttle
+            if throttle is not None
+            else LoginThrottle(base=self.limits.failed_login_delay)
+        )
         self._servers: list[asyncio.Server] = []
         self._sessions: set[asyncio.Task[None]] = set()
         self._clock = 0
@@ -181,6 +190,10 @@ class _Session:
         self.uids: list[int] = []
         self.mech: ServerMechanism | None = None
         self.sasl_account: str | None = None
+        # The name a login attempt was for, for the throttle.
+        self.attempted = ""
+        peer = writer.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
     async def flush(self) -> None:
         data = self.conn.data_to_send()
@@ -234,12 +247,14 @@ class _Session:
     async def handle(self, event: events.Event) -> bool:
         """Answer one event; True when the session is over."""
         if isinstance(event, events.PasswordLogin):
+            self.attempted = event.username
             account = await self.server.credentials.verify_password(event.username, event.password)
             await self.login(account)
         elif isinstance(event, events.ApopLogin):
+            self.attempted = event.username
             secret = await self.server.credentials.cram_secret(event.username)
             ok = apop_matches(event.timestamp, secret, event.digest)
-            await self.login(event.username if ok else None)
+            await self.login(self.canonical(event.username) if ok else None)
         elif isinstance(event, events.AuthStart):
             self.mech = server_mechanism(event.mechanism, realm_host=self.server.hostname)
             self.sasl_account = None
@@ -270,11 +285,14 @@ class _Session:
                 self.conn.send_challenge(step.data)
                 return
             if isinstance(step, CheckPassword):
+                self.attempted = step.authcid
                 account = await creds.verify_password(step.authcid, step.password)
                 step = self._mech().password_result(account)
             elif isinstance(step, NeedScramSecrets):
+                self.attempted = step.authcid
                 step = self._mech().provide_secrets(await creds.scram_secrets(step.authcid))
             elif isinstance(step, NeedCramSecret):
+                self.attempted = step.username
                 step = self._mech().provide_secret(await creds.cram_secret(step.username))
             elif isinstance(step, Success):
                 self.mech = None
@@ -291,6 +309,14 @@ class _Session:
                 await self.login(None)
                 return
 
+    def canonical(self, username: str) -> str:
+        """The account a name stands for (APOP checks a secret, not an account)."""
+        # mailcore.auth.accounts.Accounts resolves aliases and case; other
+        # credential sources name accounts exactly as given.
+        lookup = getattr(self.server.credentials, "lookup", None)
+        found = lookup(username) if callable(lookup) else None
+        return found if isinstance(found, str) else username
+
     def _mech(self) -> ServerMechanism:
         if self.mech is None:
             raise AssertionError("SASL step without a mechanism")
@@ -298,13 +324,16 @@ class _Session:
 
     async def login(self, account: str | None) -> None:
         """Lock and list the maildrop of ``account``; None is a failed login."""
-        limits = self.server.limits
+        throttle = self.server.throttle
         if account is None:
             await self.flush()
             # Slow down password guessing; unknown user and bad password alike.
-            await asyncio.sleep(limits.failed_login_delay)
+            now = time.monotonic()
+            throttle.failure(self.attempted, self.peer, now=now)
+            await asyncio.sleep(throttle.delay(self.attempted, self.peer, now=now))
             self.conn.reject_login(replies.AUTH_FAILED)
             return
+        throttle.success(account, self.peer, now=time.monotonic())
         store, mailbox = self.server.store, self.server.mailbox
         try:
             await self.stack.enter_async_context(store.maildrop_lock(account))
