@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
-
 from argon2 import PasswordHasher
 
 from mailcore.auth.accounts import Accounts

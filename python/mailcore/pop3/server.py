@@ -110,9 +110,7 @@ class POP3Server:
         self.expire = expire
         self.login_delay = login_delay
         self.throttle = (
-            throttle
-            if throttle is not None
-            else LoginThrottle(base=self.limits.failed_login_delay)
+            throttle if throttle is not None else LoginThrottle(base=self.limits.failed_login_delay)
         )
         self._servers: list[asyncio.Server] = []
         self._sessions: set[asyncio.Task[None]] = set()
