@@ -7,7 +7,10 @@ happen at QUIT only, a second session finds the maildrop locked.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import ssl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,3 +184,86 @@ async def test_client_tls_and_apop_against_mailcore(
         for message in MESSAGES:
             await server.deliver(message)
         await tls_scenario(server.port, server.tls_port, client_tls)
+
+
+TOOL_MESSAGES = [
+    b"From: a@example.org\r\nSubject: curl one\r\n\r\n.leading dot\r\nbody\r\n",
+    b"From: b@example.org\r\nSubject: curl two\r\n\r\n" + b"line\r\n" * 2000,
+]
+
+
+async def test_curl_downloads_and_deletes(tmp_path: Path, ca: trustme.CA) -> None:
+    async with running_server(tmp_path, ca) as server:
+        for message in TOOL_MESSAGES:
+            await server.deliver(message)
+        base = f"pop3://127.0.0.1:{server.port}"
+        auth = ["--user", f"{USER}:{PASSWORD}", "--silent", "--show-error"]
+        for number, message in enumerate(TOOL_MESSAGES, 1):
+            got = await asyncio.to_thread(
+                subprocess.run,
+                ["curl", *auth, f"{base}/{number}"],
+                capture_output=True,
+                check=True,
+                timeout=30,
+            )
+            assert got.stdout == message
+        listing = await asyncio.to_thread(
+            subprocess.run, ["curl", *auth, base], capture_output=True, check=True, timeout=30
+        )
+        assert listing.stdout == b"".join(
+            b"%d %d\r\n" % (n, len(m)) for n, m in enumerate(TOOL_MESSAGES, 1)
+        )
+        await asyncio.to_thread(
+            subprocess.run,
+            ["curl", *auth, "--request", "DELE", "--head", f"{base}/1"],
+            capture_output=True,
+            check=True,
+            timeout=30,
+        )
+        left = await server.store.messages(USER, "INBOX")
+    assert [m.size for m in left] == [len(TOOL_MESSAGES[1])]
+
+
+async def test_fetchmail_downloads_and_deletes(tmp_path: Path, ca: trustme.CA) -> None:
+    # fetchmail upgrades with STLS on its own, so this also runs over TLS.
+    out = tmp_path / "fetched"
+    out.mkdir()
+    save = tmp_path / "save.sh"
+    save.write_text(f'#!/bin/sh\ncat > "{out}/$(date +%s%N).eml"\n')
+    save.chmod(0o755)
+    async with running_server(tmp_path, ca) as server:
+        for message in TOOL_MESSAGES:
+            await server.deliver(message)
+        rc = tmp_path / "fetchmailrc"
+        rc.write_text(
+            f"poll localhost via 127.0.0.1 protocol pop3 port {server.port} auth password\n"
+            f'  user "{USER}" password "{PASSWORD}" is root here\n'
+            f'  sslcommonname localhost nokeep fetchall mda "{save}"\n'
+        )
+        rc.chmod(0o600)
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        env = {**os.environ, "FETCHMAILHOME": str(tmp_path), "HOME": str(tmp_path)}
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [
+                "fetchmail",
+                "--invisible",
+                "--sslcertck",
+                "--sslcertfile",
+                str(ca_file),
+                "--fetchmailrc",
+                str(rc),
+                "--nosyslog",
+                "--nodetach",
+            ],
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        left = await server.store.messages(USER, "INBOX")
+    fetched = [p.read_bytes() for p in sorted(out.iterdir())]
+    # fetchmail hands messages to the MDA with Unix line ends.
+    assert fetched == [m.replace(b"\r\n", b"\n") for m in TOOL_MESSAGES]
+    assert left == []
