@@ -77,7 +77,7 @@ async def scenario(port: int) -> dict[str, object]:
     with pytest.raises(POP3ReplyError) as locked:
         await second.login(USER, PASSWORD)
     result["locked_code"] = locked.value.code
-    second.close()
+    await second.aclose()
     await pop.dele(2)
     result["stat_after_dele"] = await pop.stat()
     with pytest.raises(POP3ReplyError):
@@ -92,7 +92,7 @@ async def scenario(port: int) -> dict[str, object]:
     result["stat_next_session"] = await pop.stat()
     result["uid_kept"] = (await pop.uidl())[1] == uids[2]
     await pop.dele(1)
-    pop.close()  # dropped without QUIT: nothing may be deleted
+    await pop.aclose()  # dropped without QUIT: nothing may be deleted
 
     pop = await POP3Client.connect("127.0.0.1", port)
     await pop.login(USER, PASSWORD)
@@ -107,7 +107,7 @@ async def scenario(port: int) -> dict[str, object]:
     with pytest.raises(POP3ReplyError) as unknown:
         await pop.login("nobody-here", PASSWORD)
     result["unknown_user_same_reply"] = str(unknown.value) == str(bad.value)
-    pop.close()
+    await pop.aclose()
     return result
 
 
@@ -160,7 +160,7 @@ async def tls_scenario(port: int, tls_port: int, context: ssl.SSLContext) -> Non
     with pytest.raises(POP3ReplyError) as bad:
         await pop.auth("SCRAM-SHA-256", USER, "wrong")
     assert bad.value.code == "AUTH"
-    pop.close()
+    await pop.aclose()
 
 
 async def test_client_tls_and_apop_against_dovecot(

@@ -56,6 +56,7 @@ async def exchange(port: int, lines: list[bytes]) -> bytes:
                 break
             out.append(chunk)
     writer.close()
+    await writer.wait_closed()
     return b"".join(out)
 
 
@@ -163,7 +164,7 @@ async def test_maildrop_locked_across_processes(tmp_path: Path, ca: trustme.CA) 
             with pytest.raises(POP3ReplyError) as locked:
                 await pop.login(USER, PASSWORD)
             assert locked.value.code == "IN-USE"
-            pop.close()
+            await pop.aclose()
         finally:
             assert holder.stdin is not None
             holder.stdin.write(b"\n")
@@ -193,6 +194,7 @@ async def test_stls_injection_is_not_executed(tmp_path: Path, ca: trustme.CA) ->
         await writer.drain()
         assert await asyncio.wait_for(reader.readline(), 5) == b"-ERR Not logged in.\r\n"
         writer.close()
+        await writer.wait_closed()
 
 
 async def test_dropped_connection_deletes_nothing_and_uidls_are_stable(
@@ -208,7 +210,7 @@ async def test_dropped_connection_deletes_nothing_and_uidls_are_stable(
         # New mail during a session does not change the session's numbering.
         await server.deliver(b"Subject: late\r\n\r\nlate\r\n")
         assert await pop.stat() == (0, 0)
-        pop.close()
+        await pop.aclose()
         await asyncio.sleep(0.1)
 
         pop = await POP3Client.connect("127.0.0.1", server.port)
@@ -239,6 +241,7 @@ async def test_failed_login_is_delayed_and_limited(tmp_path: Path, ca: trustme.C
         assert await reader.readline() == b"-ERR Too many failed logins.\r\n"
         assert await reader.read() == b""
         writer.close()
+        await writer.wait_closed()
 
 
 async def test_plaintext_login_refused_and_apop(tmp_path: Path, ca: trustme.CA) -> None:
@@ -256,6 +259,7 @@ async def test_plaintext_login_refused_and_apop(tmp_path: Path, ca: trustme.CA) 
         assert (await reader.readline()).startswith(b"+OK Logged in, maildrop has 0 messages")
         assert await reader.readline() == b"+OK 0 0\r\n"
         writer.close()
+        await writer.wait_closed()
 
 
 async def test_idle_timeout(tmp_path: Path, ca: trustme.CA) -> None:
@@ -264,6 +268,7 @@ async def test_idle_timeout(tmp_path: Path, ca: trustme.CA) -> None:
         await reader.readline()
         assert await asyncio.wait_for(reader.read(), 5) == b"-ERR Disconnected for inactivity.\r\n"
         writer.close()
+        await writer.wait_closed()
 
 
 async def test_large_message_is_streamed(tmp_path: Path, ca: trustme.CA) -> None:

@@ -135,12 +135,18 @@ class POP3Client:
         if exc_type is None and not self._broken:
             await self.quit()
         else:
-            self.close()
+            await self.aclose()
 
     def close(self) -> None:
         """Drop the connection without QUIT (the server deletes nothing)."""
         self._broken = True
         self._writer.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, then wait until the socket is really closed."""
+        self.close()
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            await self._writer.wait_closed()
 
     @property
     def timestamp(self) -> str | None:
