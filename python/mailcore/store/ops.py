@@ -85,7 +85,9 @@ class Layout:
 
     def mailbox_dir(self, account: str, name: str) -> str:
         """Maildir of one mailbox."""
-        return os.path.join(self.account_dir(account), encode_folder(name))
+        folder = encode_folder(name)
+        root = self.account_dir(account)
+        return os.path.join(root, folder) if folder else root
 
 
 @dataclass(frozen=True, slots=True)

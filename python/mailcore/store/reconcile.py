@@ -61,7 +61,7 @@ def reconcile_account(txn: Txn, layout: Layout, account: str) -> int:
     """
     conn = txn.conn
     root = layout.account_dir(account)
-    rows = {row.dir: row for row in all_mailboxes(conn, account)}
+    rows = {os.path.normpath(row.dir): row for row in all_mailboxes(conn, account)}
     on_disk: list[str] = []
     if os.path.isdir(os.path.join(root, "cur")):
         on_disk.append(root)
