@@ -277,9 +277,11 @@ class Accounts:
             return None
         if row is None or account is None:
             return None  # the dummy hash matched by chance: still unknown
-        if (self.scram and row[1] is None) or (self.cram and row[2] is None):
-            self.set_password(account, password)
-        elif self.hasher.check_needs_rehash(stored_hash):
+        if (
+            (self.scram and row[1] is None)
+            or (self.cram and row[2] is None)
+            or self.hasher.check_needs_rehash(stored_hash)
+        ):
             self.set_password(account, password)
         return account
 

@@ -47,7 +47,7 @@ class LoginThrottle:
         if now - rec.last >= self.forget_after:
             del self._records[key]
             return 0.0
-        return min(self.maximum, self.base * 2 ** (rec.failures - 1))
+        return float(min(self.maximum, self.base * 2.0 ** (rec.failures - 1)))
 
     def delay(self, account: str, peer: str, *, now: float) -> float:
         """Seconds to wait before answering the next attempt for ``account`` from ``peer``."""

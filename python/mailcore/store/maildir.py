@@ -31,7 +31,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TypeVar
 
-from mailcore.store import ops
+from mailcore.store import ops, reconcile
 from mailcore.store.base import (
     AppendResult,
     Change,
@@ -117,12 +117,14 @@ class MaildirStore(Store):
         self._wake: asyncio.Event | None = None
         self._feeds: dict[tuple[str, str], set[_Feed]] = {}
         self._last_seq = 0
+        self._closing = False
         self.instance = uuid.uuid4().hex
 
     # -- lifecycle -------------------------------------------------------------
     async def open(self) -> None:
         """Create the data directory if needed, reconcile, start the poller."""
         self._loop = asyncio.get_running_loop()
+        self._closing = False
         self._wake = asyncio.Event()
         (self.root / "mail").mkdir(parents=True, exist_ok=True)
         (self.root / "locks").mkdir(exist_ok=True)
@@ -141,9 +143,10 @@ class MaildirStore(Store):
     async def close(self) -> None:
         """Stop the poller, finish queued writes, close every connection."""
         if self._poll_task is not None:
-            self._poll_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poll_task
+            self._closing = True
+            if self._wake is not None:
+                self._wake.set()
+            await self._poll_task
             self._poll_task = None
         if self._writer is not None:
             await asyncio.to_thread(self._writer.close)
@@ -198,8 +201,8 @@ class MaildirStore(Store):
     async def reconcile(self, account: str | None = None) -> int:
         """Index files other tools added, drop vanished ones; return how many changes."""
         if account is None:
-            return await self._write(lambda txn: ops.reconcile_all(txn, self.layout))
-        return await self._write(lambda txn: ops.reconcile_account(txn, self.layout, account))
+            return await self._write(lambda txn: reconcile.reconcile_all(txn, self.layout))
+        return await self._write(lambda txn: reconcile.reconcile_account(txn, self.layout, account))
 
     async def create_account(self, account: str) -> None:
         """Create INBOX and the SPECIAL-USE mailboxes (idempotent)."""
@@ -296,7 +299,11 @@ class MaildirStore(Store):
         try:
             validity, uid, modseq = await self._write(
                 lambda txn: ops.commit_append(
-                    txn, account, name, maildir, base, len(data), hsize, fset, when, cache, session
+                    txn,
+                    account,
+                    name,
+                    ops.PendingAppend(maildir, base, len(data), hsize, fset, when, cache),
+                    session,
                 )
             )
         except BaseException:
@@ -391,7 +398,14 @@ class MaildirStore(Store):
         wanted, fset = list(uids), normalize_flags(flags)
         return await self._write(
             lambda txn: ops.store_flags(
-                txn, account, mailbox, wanted, fset, mode, unchanged_since, session
+                txn,
+                account,
+                mailbox,
+                wanted,
+                fset,
+                mode=mode,
+                unchanged_since=unchanged_since,
+                origin=session,
             )
         )
 
@@ -402,7 +416,7 @@ class MaildirStore(Store):
         wanted = list(uids)
         return await self._write(
             lambda txn: ops.transfer(
-                txn, self.layout, account, mailbox, wanted, dest, move=False, origin=session
+                txn, self.layout, account, mailbox, wanted, dest=dest, move=False, origin=session
             )
         )
 
@@ -413,7 +427,7 @@ class MaildirStore(Store):
         wanted = list(uids)
         return await self._write(
             lambda txn: ops.transfer(
-                txn, self.layout, account, mailbox, wanted, dest, move=True, origin=session
+                txn, self.layout, account, mailbox, wanted, dest=dest, move=True, origin=session
             )
         )
 
@@ -440,10 +454,12 @@ class MaildirStore(Store):
                 del self._feeds[feed.key]
 
     def _fetch_changes(
-        self, conn: sqlite3.Connection, version: int | None, woken: bool
+        self, conn: sqlite3.Connection, version: int | None
     ) -> tuple[int, list[tuple[int, str, str, str, int, int, str, str]]]:
+        # data_version changes whenever another connection (our writer thread
+        # or another process) committed: the cheap test, run every poll.
         now = int(conn.execute("PRAGMA data_version").fetchone()[0])
-        if now == version and not woken:
+        if now == version:
             return now, []
         rows = conn.execute(
             "SELECT c.seq, m.account, m.name, c.kind, c.uid, c.modseq, c.flags, c.origin"
@@ -454,19 +470,22 @@ class MaildirStore(Store):
         return now, rows
 
     async def _poll(self) -> None:
-        assert self._wake is not None  # set in open(), before this task starts
+        wake = self._wake
+        assert wake is not None  # set in open(), before this task starts
+        loop = asyncio.get_running_loop()
         version: int | None = None
-        while True:
-            woken = False
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                woken = True
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
+        while not self._closing:
+            # Wake after poll_interval, or at once when this process commits.
+            # (No asyncio.wait_for: on 3.10/3.11 it can swallow a cancellation.)
+            timer = loop.call_later(self.poll_interval, wake.set)
+            await wake.wait()
+            timer.cancel()
+            wake.clear()
+            if self._closing:
+                return
             try:
                 version, rows = await self._on_poll(
-                    lambda c, v=version, w=woken: self._fetch_changes(c, v, w)  # type: ignore[misc]
+                    lambda c, v=version: self._fetch_changes(c, v)  # type: ignore[misc]
                 )
             except sqlite3.Error:
                 continue  # a busy or locked moment; the next poll tries again

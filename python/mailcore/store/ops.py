@@ -11,6 +11,7 @@ system flags; the index is the truth about UIDs already handed out).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,15 +32,9 @@ from mailcore.store.base import (
     UIDMapping,
 )
 from mailcore.store.files import (
-    decode_folder,
     encode_folder,
     file_name,
-    flags_from_info,
-    header_cache,
-    header_size,
     make_maildir,
-    normalize_flags,
-    parse_name,
     unique_name,
     with_uid,
 )
@@ -90,7 +85,9 @@ class Layout:
 
     def mailbox_dir(self, account: str, name: str) -> str:
         """Maildir of one mailbox."""
-        return os.path.join(self.account_dir(account), encode_folder(name))
+        folder = encode_folder(name)
+        root = self.account_dir(account)
+        return os.path.join(root, folder) if folder else root
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +149,7 @@ def all_mailboxes(conn: sqlite3.Connection, account: str) -> list[MailboxRow]:
     return [_row(r) for r in cur.fetchall()]
 
 
-def _bump(conn: sqlite3.Connection, mailbox: int) -> int:
+def bump_modseq(conn: sqlite3.Connection, mailbox: int) -> int:
     row = conn.execute(
         "UPDATE mailboxes SET highestmodseq=highestmodseq+1 WHERE id=? RETURNING highestmodseq",
         (mailbox,),
@@ -160,8 +157,8 @@ def _bump(conn: sqlite3.Connection, mailbox: int) -> int:
     return int(row[0])
 
 
-def _change(
-    txn: Txn, mailbox: int, kind: ChangeKind, uid: int, modseq: int, flags: str, origin: str
+def record_change(
+    txn: Txn, mailbox: int, kind: ChangeKind, uid: int, modseq: int, *, flags: str, origin: str
 ) -> None:
     txn.conn.execute(
         "INSERT INTO changes(mailbox, kind, uid, modseq, flags, origin) VALUES (?,?,?,?,?,?)",
@@ -194,7 +191,7 @@ def write_meta(row: MailboxRow, uidnext: int | None = None, *, sync: bool = Fals
     os.replace(tmp, path)
 
 
-def _read_meta(path: str) -> dict[str, object]:
+def read_meta(path: str) -> dict[str, object]:
     try:
         with open(os.path.join(path, META_FILE), encoding="utf-8") as fh:
             data = json.load(fh)
@@ -295,10 +292,8 @@ def _remove_messages(txn: Txn, row: MailboxRow) -> None:
     for (path,) in txn.conn.execute(
         "SELECT path FROM messages WHERE mailbox=?", (row.id,)
     ).fetchall():
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(row.dir, path))
-        except FileNotFoundError:
-            pass
     txn.conn.execute("DELETE FROM messages WHERE mailbox=?", (row.id,))
 
 
@@ -341,7 +336,7 @@ def rename_mailbox(txn: Txn, layout: Layout, account: str, old: str, new: str) -
                 "SELECT uid FROM messages WHERE mailbox=? ORDER BY uid", (src.id,)
             ).fetchall()
         ]
-        transfer(txn, layout, account, "INBOX", uids, new, move=True, origin="")
+        transfer(txn, layout, account, "INBOX", uids, dest=new, move=True, origin="")
         del dest
         return
     # Superiors of the new name first, so the hierarchy stays complete.
@@ -369,21 +364,31 @@ def set_subscribed(txn: Txn, account: str, name: str, subscribed: bool) -> None:
     write_meta(get_mailbox(txn.conn, account, name, selectable=False))
 
 
+@dataclass(frozen=True, slots=True)
+class PendingAppend:
+    """A message written and fsynced in ``maildir/tmp/base``, waiting for its UID."""
+
+    maildir: str
+    base: str
+    size: int
+    hdr_size: int
+    flags: frozenset[str]
+    internal_date: float
+    cache: str
+
+
 def commit_append(
-    txn: Txn,
-    account: str,
-    mailbox: str,
-    tmp_dir: str,
-    base: str,
-    size: int,
-    hdr_size: int,
-    flags: frozenset[str],
-    internal_date: float,
-    cache: str,
-    origin: str,
+    txn: Txn, account: str, mailbox: str, pending: PendingAppend, origin: str
 ) -> tuple[int, int, int]:
     """Give a fsynced tmp/ file its UID and rename it into new/ or cur/."""
     conn = txn.conn
+    tmp_dir, base, flags = pending.maildir, pending.base, pending.flags
+    size, hdr_size, internal_date, cache = (
+        pending.size,
+        pending.hdr_size,
+        pending.internal_date,
+        pending.cache,
+    )
     row = get_mailbox(conn, account, mailbox)
     uid = row.uidnext
     modseq = row.highestmodseq + 1
@@ -401,7 +406,7 @@ def commit_append(
         " modseq, cache) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (row.id, uid, final, rel, size, hdr_size, internal_date, ftext, modseq, cache),
     )
-    _change(txn, row.id, ChangeKind.APPENDED, uid, modseq, ftext, origin)
+    record_change(txn, row.id, ChangeKind.APPENDED, uid, modseq, flags=ftext, origin=origin)
     return row.uidvalidity, uid, modseq
 
 
@@ -443,6 +448,7 @@ def store_flags(
     mailbox: str,
     uids: list[int],
     flags: frozenset[str],
+    *,
     mode: FlagMode,
     unchanged_since: int | None,
     origin: str,
@@ -467,7 +473,7 @@ def store_flags(
         if new == old:
             continue
         if modseq is None:
-            modseq = _bump(conn, row.id)
+            modseq = bump_modseq(conn, row.id)
         rel = file_name(base, new, "cur")
         if rel != path:
             try:
@@ -482,7 +488,7 @@ def store_flags(
             "UPDATE messages SET flags=?, path=?, modseq=? WHERE mailbox=? AND uid=?",
             (new_text, rel, modseq, row.id, uid),
         )
-        _change(txn, row.id, ChangeKind.FLAGS, uid, modseq, new_text, origin)
+        record_change(txn, row.id, ChangeKind.FLAGS, uid, modseq, flags=new_text, origin=origin)
         updated.append((uid, new, modseq))
     final = modseq if modseq is not None else row.highestmodseq
     return FlagResult(final, tuple(updated), tuple(failed))
@@ -494,8 +500,8 @@ def transfer(
     account: str,
     mailbox: str,
     uids: list[int],
-    dest: str,
     *,
+    dest: str,
     move: bool,
     origin: str,
 ) -> UIDMapping:
@@ -508,8 +514,8 @@ def transfer(
     rows = _uid_rows(conn, src.id, uids)
     if not rows:
         return UIDMapping(dst.uidvalidity, (), ())
-    dst_modseq = _bump(conn, dst.id)
-    src_modseq = _bump(conn, src.id) if move else 0
+    dst_modseq = bump_modseq(conn, dst.id)
+    src_modseq = bump_modseq(conn, src.id) if move else 0
     uid = dst.uidnext
     done_src: list[int] = []
     done_dst: list[int] = []
@@ -541,11 +547,13 @@ def transfer(
             " modseq, cache) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (dst.id, uid, new_base, rel, meta[0], meta[1], meta[2], ftext, dst_modseq, meta[3]),
         )
-        _change(txn, dst.id, ChangeKind.APPENDED, uid, dst_modseq, ftext, origin)
+        record_change(txn, dst.id, ChangeKind.APPENDED, uid, dst_modseq, flags=ftext, origin=origin)
         if move:
             txn.sync_dirs.add(os.path.dirname(src_path))
             conn.execute("DELETE FROM messages WHERE mailbox=? AND uid=?", (src.id, old_uid))
-            _change(txn, src.id, ChangeKind.EXPUNGED, old_uid, src_modseq, "", origin)
+            record_change(
+                txn, src.id, ChangeKind.EXPUNGED, old_uid, src_modseq, flags="", origin=origin
+            )
         done_src.append(old_uid)
         done_dst.append(uid)
         uid += 1
@@ -584,7 +592,7 @@ def expunge(txn: Txn, account: str, mailbox: str, uids: list[int] | None, origin
         rows = [r for r in _uid_rows(conn, row.id, uids) if "\\Deleted" in flags_set(r[3])]
     if not rows:
         return []
-    modseq = _bump(conn, row.id)
+    modseq = bump_modseq(conn, row.id)
     gone = []
     for uid, base, path, _f, _m in rows:
         try:
@@ -594,190 +602,7 @@ def expunge(txn: Txn, account: str, mailbox: str, uids: list[int] | None, origin
             if found is not None:
                 os.unlink(os.path.join(row.dir, found))
         conn.execute("DELETE FROM messages WHERE mailbox=? AND uid=?", (row.id, uid))
-        _change(txn, row.id, ChangeKind.EXPUNGED, uid, modseq, "", origin)
+        record_change(txn, row.id, ChangeKind.EXPUNGED, uid, modseq, flags="", origin=origin)
         gone.append(int(uid))
     write_meta(row)
     return gone
-
-
-# -- reconciliation ----------------------------------------------------------------
-
-
-def reconcile_all(txn: Txn, layout: Layout) -> int:
-    """Reconcile every account found in the index or under ``mail/``; return changes."""
-    accounts = {str(a) for (a,) in txn.conn.execute("SELECT DISTINCT account FROM mailboxes")}
-    mail = os.path.join(layout.root, "mail")
-    if os.path.isdir(mail):
-        for entry in os.listdir(mail):
-            if os.path.isdir(os.path.join(mail, entry)):
-                accounts.add(entry.replace("%2F", "/").replace("%2E", ".").replace("%25", "%"))
-    return sum(reconcile_account(txn, layout, account) for account in sorted(accounts))
-
-
-def reconcile_account(txn: Txn, layout: Layout, account: str) -> int:
-    """Bring the index in line with an account's Maildirs; UIDs never change.
-
-    Folders on disk without a row get one (UIDVALIDITY from their meta file
-    if present, so a rebuilt index keeps it); rows whose Maildir vanished
-    are dropped; then every mailbox's files are compared with its rows.
-    """
-    conn = txn.conn
-    root = layout.account_dir(account)
-    rows = {row.dir: row for row in all_mailboxes(conn, account)}
-    on_disk: list[str] = []
-    if os.path.isdir(os.path.join(root, "cur")):
-        on_disk.append(root)
-        on_disk.extend(
-            os.path.join(root, e)
-            for e in sorted(os.listdir(root))
-            if e.startswith(".")
-            and e not in (".", "..")
-            and os.path.isdir(os.path.join(root, e, "cur"))
-        )
-    changes = 0
-    for d, row in list(rows.items()):
-        if d not in on_disk and not row.noselect:
-            conn.execute("DELETE FROM messages WHERE mailbox=?", (row.id,))
-            conn.execute("DELETE FROM mailboxes WHERE id=?", (row.id,))
-            del rows[d]
-            changes += 1
-    for d in on_disk:
-        fresh = False
-        row = rows.get(d)
-        if row is None:
-            name = decode_folder(os.path.basename(d) if d != root else "")
-            meta = _read_meta(d)
-            validity = meta.get("uidvalidity")
-            uidnext = meta.get("uidnext")
-            row = insert_mailbox(
-                txn,
-                layout,
-                account,
-                name,
-                special=str(meta.get("special", SPECIAL_USE.get(name, ""))),
-                subscribed=bool(meta.get("subscribed", name == "INBOX" or name in SPECIAL_USE)),
-                uidvalidity=validity if isinstance(validity, int) and validity > 0 else None,
-                uidnext=uidnext if isinstance(uidnext, int) and uidnext > 0 else 1,
-            )
-            fresh = True
-            changes += 1
-        changes += reconcile_mailbox(txn, row, adopt_all=fresh)
-    return changes
-
-
-def reconcile_mailbox(txn: Txn, row: MailboxRow, *, adopt_all: bool = False) -> int:
-    """Compare one Maildir's files with its rows (see :func:`reconcile_account`).
-
-    A file whose ``U=`` is free is indexed under that UID when it is at or
-    above UIDNEXT (an append that crashed between rename and commit) or when
-    the index is being rebuilt (``adopt_all``); any other unknown file gets
-    the next UID and its name is rewritten to record it.
-    """
-    conn = txn.conn
-    files: dict[str, tuple[str, str, str | None, int | None]] = {}
-    for sub in ("new", "cur"):
-        for name in os.listdir(os.path.join(row.dir, sub)):
-            if name.startswith("."):
-                continue
-            parsed = parse_name(name)
-            files[parsed.base] = (sub, name, parsed.info, parsed.uid)
-    _clean_tmp(row.dir)
-    changes = 0
-    modseq: int | None = None
-
-    def bump() -> int:
-        nonlocal modseq
-        if modseq is None:
-            modseq = _bump(conn, row.id)
-        return modseq
-
-    used: set[int] = set()
-    for uid, base, path, ftext in conn.execute(
-        "SELECT uid, base, path, flags FROM messages WHERE mailbox=?", (row.id,)
-    ).fetchall():
-        found = files.pop(base, None)
-        if found is None:
-            conn.execute("DELETE FROM messages WHERE mailbox=? AND uid=?", (row.id, uid))
-            _change(txn, row.id, ChangeKind.EXPUNGED, uid, bump(), "", "")
-            changes += 1
-            continue
-        used.add(int(uid))
-        sub, name, info, _u = found
-        rel = f"{sub}/{name}"
-        if rel == path:
-            continue
-        old = flags_set(ftext)
-        # Keep keywords the file name cannot carry; take system flags from the file.
-        keep = frozenset(f for f in old if not f.startswith("\\") and f != "$Forwarded")
-        new = keep | flags_from_info(info or "")
-        conn.execute("UPDATE messages SET path=? WHERE mailbox=? AND uid=?", (rel, row.id, uid))
-        if new != old:
-            ms = bump()
-            conn.execute(
-                "UPDATE messages SET flags=?, modseq=? WHERE mailbox=? AND uid=?",
-                (flags_text(new), ms, row.id, uid),
-            )
-            _change(txn, row.id, ChangeKind.FLAGS, uid, ms, flags_text(new), "")
-            changes += 1
-    uidnext = row.uidnext
-    leftovers = sorted(files.values(), key=lambda f: (f[3] is None, f[3] or 0, f[1]))
-    for sub, name, info, file_uid in leftovers:
-        if file_uid is not None and file_uid not in used and (adopt_all or file_uid >= uidnext):
-            uid = file_uid
-        else:
-            uid = max(uidnext, max(used, default=0) + 1)
-        used.add(uid)
-        uidnext = max(uidnext, uid + 1)
-        path = os.path.join(row.dir, sub, name)
-        parsed = parse_name(name)
-        base = parsed.base
-        if parsed.uid != uid:
-            base = with_uid(base, uid)
-            new_name = base + (f":2,{info}" if info is not None else "")
-            os.rename(path, os.path.join(row.dir, sub, new_name))
-            path = os.path.join(row.dir, sub, new_name)
-            name = new_name
-        with open(path, "rb") as fh:
-            data = fh.read()
-        st = os.stat(path)
-        hsize = header_size(data)
-        flags = normalize_flags(flags_from_info(info or ""))
-        ms = bump()
-        ftext = flags_text(flags)
-        conn.execute(
-            "INSERT INTO messages(mailbox, uid, base, path, size, hdr_size, internaldate, flags,"
-            " modseq, cache) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                row.id,
-                uid,
-                base,
-                f"{sub}/{name}",
-                len(data),
-                hsize,
-                st.st_mtime,
-                ftext,
-                ms,
-                json.dumps(header_cache(data[:hsize])),
-            ),
-        )
-        _change(txn, row.id, ChangeKind.APPENDED, uid, ms, ftext, "")
-        changes += 1
-    if uidnext != row.uidnext:
-        conn.execute("UPDATE mailboxes SET uidnext=? WHERE id=?", (uidnext, row.id))
-    return changes
-
-
-def _clean_tmp(maildir: str) -> None:
-    tmp = os.path.join(maildir, "tmp")
-    cutoff = time.time() - TMP_MAX_AGE
-    try:
-        names = os.listdir(tmp)
-    except FileNotFoundError:
-        return
-    for name in names:
-        path = os.path.join(tmp, name)
-        try:
-            if os.stat(path).st_mtime < cutoff:
-                os.unlink(path)
-        except FileNotFoundError:
-            continue
