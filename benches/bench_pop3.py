@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,12 +169,18 @@ def _serve(name: str, messages: list[bytes]) -> Iterator[tuple[Target, int, int]
             yield Target(name, dovecot.port), count, total
 
 
+def _timed(benchmark: BenchmarkFixture, run: Callable[[], int], rounds: int) -> int:
+    """``benchmark.pedantic`` (untyped in pytest-benchmark) with a typed result."""
+    pedantic: Callable[..., object] = benchmark.pedantic
+    result = pedantic(run, rounds=rounds, iterations=1)
+    assert isinstance(result, int)
+    return result
+
+
 @pytest.mark.benchmark(group="pop3-retr")
 def test_retr_throughput(benchmark: BenchmarkFixture, retr_target: tuple[Target, int, int]) -> None:
     target, count, total = retr_target
-    received = benchmark.pedantic(
-        lambda: asyncio.run(_retr_all(target.port, count)), rounds=3, iterations=1
-    )
+    received = _timed(benchmark, lambda: asyncio.run(_retr_all(target.port, count)), 3)
     assert received == total
     if benchmark.stats is not None:
         seconds = benchmark.stats.stats.mean
@@ -185,7 +191,5 @@ def test_retr_throughput(benchmark: BenchmarkFixture, retr_target: tuple[Target,
 @pytest.mark.benchmark(group="pop3-list-uidl")
 def test_list_uidl(benchmark: BenchmarkFixture, list_target: tuple[Target, int, int]) -> None:
     target, count, _total = list_target
-    listed = benchmark.pedantic(
-        lambda: asyncio.run(_list_uidl(target.port)), rounds=5, iterations=1
-    )
+    listed = _timed(benchmark, lambda: asyncio.run(_list_uidl(target.port)), 5)
     assert listed == count
