@@ -79,8 +79,9 @@ class POP3Limits:
     # Largest message the client accepts from RETR/TOP (memory bound on the
     # client side only; the server streams).
     message_size: int = 100 * MIB
-    # Bytes read from the store per chunk while streaming RETR/TOP.
-    stream_chunk: int = 256 * KIB
+    # Messages the server starts reading ahead while a pipelining client's
+    # next RETRs wait (each holds at most one store chunk, 256 KiB).
+    read_ahead: int = 4
     # Quirk: accept a bare LF as a command line end (old Windows clients).
     # Off: a bare LF is refused with "-ERR".
     allow_bare_lf_commands: bool = False

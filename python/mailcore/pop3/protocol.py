@@ -685,6 +685,11 @@ class ServerConnection:
             self._out.append(self._stuffer.feed(chunk))
 
     @property
+    def input_pending(self) -> bool:
+        """Whether the client has already sent more (pipelined) input."""
+        return self._reader.buffered > 0
+
+    @property
     def message_complete(self) -> bool:
         """Whether TOP already has all it asked for (the adapter may stop reading)."""
         return self._cutter is not None and self._cutter.done

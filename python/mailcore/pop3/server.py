@@ -27,7 +27,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 
 from mailcore.auth.sasl import (
@@ -157,6 +157,13 @@ class POP3Server:
         return self._clock
 
 
+async def _aclose(chunks: AsyncIterator[bytes]) -> None:
+    """Close a store read early (its file handle goes with it)."""
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 class _Session:
     """One client connection."""
 
@@ -188,6 +195,7 @@ class _Session:
         self.uids: list[int] = []
         self.mech: ServerMechanism | None = None
         self.sasl_account: str | None = None
+        self.ahead: dict[int, asyncio.Future[tuple[bytes, AsyncIterator[bytes]]]] = {}
         # The name a login attempt was for, for the throttle.
         self.attempted = ""
         peer = writer.get_extra_info("peername")
@@ -202,6 +210,7 @@ class _Session:
     async def run(self) -> None:
         try:
             async with self.stack:
+                self.stack.push_async_callback(self.drop_read_ahead)
                 self.conn.greet()
                 await self.flush()
                 await self.loop()
@@ -373,15 +382,50 @@ class _Session:
         await self.writer.start_tls(tls)
         self.conn.tls_started()
 
-    async def retrieve(self, event: events.Retrieve) -> None:
-        if self.account is None:
+    async def _open(self, number: int) -> tuple[bytes, AsyncIterator[bytes]]:
+        """Start reading message ``number``: its first chunk and the rest."""
+        account = self.account
+        if account is None:
             raise AssertionError("Retrieve before login")
-        conn = self.conn
-        chunks = self.server.store.read(
-            self.account, self.server.mailbox, self.uids[event.number - 1]
-        )
+        chunks = self.server.store.read(account, self.server.mailbox, self.uids[number - 1])
         try:
             first = await anext(chunks, b"")
+        except BaseException:
+            await _aclose(chunks)
+            raise
+        return first, chunks
+
+    def _read_ahead(self, number: int) -> None:
+        """Open the next messages while this one is sent, when more commands wait.
+
+        A pipelining client (fetchmail, mailcore's retr_many) sends RETR n,
+        n+1, ...; each store read costs a few thread hops, which then overlap
+        with sending instead of adding up. At most ``limits.read_ahead``
+        first chunks are held.
+        """
+        if not self.conn.input_pending:
+            return
+        last = min(len(self.uids), number + self.server.limits.read_ahead)
+        for n in range(number + 1, last + 1):
+            if n not in self.ahead:
+                self.ahead[n] = asyncio.ensure_future(self._open(n))
+
+    async def drop_read_ahead(self) -> None:
+        """Cancel reads nobody asked for and close their files."""
+        ahead, self.ahead = self.ahead, {}
+        for task in ahead.values():
+            task.cancel()
+        for task in ahead.values():
+            with contextlib.suppress(asyncio.CancelledError, StoreError):
+                _, chunks = await task
+                await _aclose(chunks)
+
+    async def retrieve(self, event: events.Retrieve) -> None:
+        conn = self.conn
+        pending = self.ahead.pop(event.number, None)
+        self._read_ahead(event.number)
+        try:
+            first, chunks = await (pending if pending is not None else self._open(event.number))
         except StoreError:
             log.exception("pop3: cannot read message %d", event.number)
             conn.message_failed(replies.SYS_TEMP)
@@ -391,14 +435,13 @@ class _Session:
             chunk = first
             while chunk:
                 conn.message_data(chunk)
-                await self.flush()
                 if conn.message_complete:
                     break
+                # One write per chunk; the socket buffer's limits give backpressure.
+                await self.flush()
                 chunk = await anext(chunks, b"")
         finally:
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await _aclose(chunks)
         conn.end_message()
 
     async def update(self, deleted: tuple[int, ...]) -> None:
