@@ -50,6 +50,7 @@ async def running_server(
     allow_plaintext_auth: bool = True,
     limits: POP3Limits | None = None,
     store: MaildirStore | None = None,
+    login_delay: int | None = None,
 ) -> AsyncIterator[Running]:
     """Start a POP3 server (plain+STLS and implicit TLS) on a fresh store."""
     own_store = store is None
@@ -70,6 +71,7 @@ async def running_server(
         allow_plaintext_auth=allow_plaintext_auth,
         apop=True,
         mechanisms=("PLAIN", "SCRAM-SHA-256", "CRAM-MD5"),
+        login_delay=login_delay,
     )
     port = await server.listen("127.0.0.1", 0)
     tls_port = await server.listen("127.0.0.1", 0, implicit_tls=True)

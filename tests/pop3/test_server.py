@@ -294,3 +294,16 @@ async def test_large_message_is_streamed(tmp_path: Path, ca: trustme.CA) -> None
     assert received == expected
     # Server and client share this process: both together stay far below 50 MB.
     assert peak < 8 * 1024 * 1024
+
+
+async def test_login_delay(tmp_path: Path, ca: trustme.CA) -> None:
+    async with running_server(tmp_path, ca, login_delay=3600) as server:
+        pop = await POP3Client.connect("127.0.0.1", server.port)
+        assert pop.capabilities["LOGIN-DELAY"] == ["3600"]
+        await pop.login(USER, PASSWORD)
+        await pop.quit()
+        pop = await POP3Client.connect("127.0.0.1", server.port)
+        with pytest.raises(POP3ReplyError) as early:
+            await pop.login(USER, PASSWORD)
+        assert early.value.code == "LOGIN-DELAY"
+        await pop.aclose()

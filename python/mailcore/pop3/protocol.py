@@ -422,7 +422,7 @@ class ServerConnection:
         caps = ["CAPA", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "UTF8"]
         if self._state is State.AUTHORIZATION and self._secure():
             caps.append("USER")
-        mechs = self._offered_mechanisms()
+        mechs = self._offered_mechanisms() if self._state is State.AUTHORIZATION else []
         if mechs:
             caps.append("SASL " + " ".join(mechs))
         if self._state is State.AUTHORIZATION and self._tls_available and not self.tls_active:

@@ -16,7 +16,10 @@ and a :class:`~mailcore.auth.sasl.CredentialSource`:
   whole in memory);
 - DELE is applied only after QUIT (UPDATE state); a dropped connection
   deletes nothing;
-- a failed login is answered after ``limits.failed_login_delay`` seconds.
+- a failed login is answered after a delay that grows with failures per
+  account and per peer (:class:`~mailcore.auth.throttle.LoginThrottle`);
+- with ``login_delay`` set, CAPA announces LOGIN-DELAY and an earlier login
+  of the same account gets ``-ERR [LOGIN-DELAY]``.
 """
 
 from __future__ import annotations
@@ -115,6 +118,8 @@ class POP3Server:
         self._servers: list[asyncio.Server] = []
         self._sessions: set[asyncio.Task[None]] = set()
         self._clock = 0
+        # account -> time of its last login, for LOGIN-DELAY (RFC 2449 8.1.2).
+        self._last_login: dict[str, float] = {}
 
     async def listen(
         self, host: str = "127.0.0.1", port: int = 0, *, implicit_tls: bool = False
@@ -340,7 +345,13 @@ class _Session:
             await asyncio.sleep(throttle.delay(self.attempted, self.peer, now=now))
             self.conn.reject_login(replies.AUTH_FAILED)
             return
-        throttle.success(account, self.peer, now=time.monotonic())
+        now = time.monotonic()
+        throttle.success(account, self.peer, now=now)
+        delay = self.server.login_delay
+        last = self.server._last_login.get(account)
+        if delay is not None and last is not None and now - last < delay:
+            self.conn.reject_login(replies.LOGIN_DELAY)
+            return
         store, mailbox = self.server.store, self.server.mailbox
         try:
             await self.stack.enter_async_context(store.maildrop_lock(account))
@@ -362,6 +373,7 @@ class _Session:
             return
         self.account = account
         self.uids = [m.uid for m in metas]
+        self.server._last_login[account] = now
         self.conn.accept_login(
             account,
             [m.size for m in metas],
