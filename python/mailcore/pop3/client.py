@@ -119,7 +119,7 @@ class POP3Client:
             if starttls is not None:
                 await client.stls(starttls)
         except BaseException:
-            client.close()
+            await client.aclose()
             raise
         return client
 
@@ -242,7 +242,10 @@ class POP3Client:
         await self._send("STLS")
         await self._status()
         # Response injection (CVE-2021-38371): nothing may follow the +OK in plaintext.
-        if self._lines.buffered:
+        # asyncio's stream buffer is kept across start_tls() and has no public
+        # accessor; bytes waiting there would be read back as if from TLS.
+        pending = getattr(self._reader, "_buffer", b"")
+        if self._lines.buffered or pending:
             self._broken = True
             raise RemoteProtocolError("the server sent data after its STLS reply")
         await self._writer.start_tls(context, server_hostname=self._host)

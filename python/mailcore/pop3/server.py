@@ -444,10 +444,12 @@ class _Session:
             return
         conn.begin_message()
         try:
-            chunk = first
+            chunk, sent = first, 0
             while chunk:
                 conn.message_data(chunk)
-                if conn.message_complete:
+                sent += len(chunk)
+                if conn.message_complete or sent >= event.size:
+                    # The last chunk leaves with the terminator in one write.
                     break
                 # One write per chunk; the socket buffer's limits give backpressure.
                 await self.flush()
