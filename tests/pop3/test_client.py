@@ -31,7 +31,10 @@ async def scripted(handler: Handler) -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, replies: dict[bytes, bytes]) -> None:
+async def _answer(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, replies: dict[bytes, bytes]
+) -> None:
+    """Greet, then answer each command by its keyword from ``replies``."""
     writer.write(b"+OK scripted <1.2@test>\r\n")
     while line := await reader.readline():
         writer.write(replies.get(line.strip().split(b" ")[0], b"-ERR unknown\r\n"))
@@ -54,9 +57,7 @@ async def test_stls_response_injection_is_refused() -> None:
 
     async with scripted(handler) as port:
         with pytest.raises(RemoteProtocolError, match="after its STLS reply"):
-            await POP3Client.connect(
-                "127.0.0.1", port, starttls=ssl.create_default_context()
-            )
+            await POP3Client.connect("127.0.0.1", port, starttls=ssl.create_default_context())
 
 
 async def test_server_without_capa_and_err_codes() -> None:
