@@ -21,6 +21,8 @@ class Drop:
     """What the fake store holds and what the session did to it."""
 
     messages: list[bytes]
+    user: str = USER
+    secret: bytes = PASSWORD.encode()
     deleted: list[int] = field(default_factory=list)
     locked: bool = False
     events: list[events.Event] = field(default_factory=list)
@@ -51,14 +53,14 @@ def _handle(conn: ServerConnection, drop: Drop, event: events.Event) -> None:
     if isinstance(event, events.PasswordLogin):
         if drop.locked:
             conn.reject_login(replies.IN_USE)
-        elif (event.username, event.password) == (USER, PASSWORD):
-            conn.accept_login(USER, sizes, uids)
+        elif (event.username, event.password.encode()) == (drop.user, drop.secret):
+            conn.accept_login(drop.user, sizes, uids)
         else:
             conn.reject_login()
     elif isinstance(event, events.ApopLogin):
-        secret = PASSWORD.encode() if event.username == USER else None
+        secret = drop.secret if event.username == drop.user else None
         if apop_matches(event.timestamp, secret, event.digest):
-            conn.accept_login(USER, sizes, uids)
+            conn.accept_login(drop.user, sizes, uids)
         else:
             conn.reject_login()
     elif isinstance(event, events.AuthStart):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -318,3 +319,35 @@ def test_any_input_same_output_however_split(lines: list[bytes], cuts: list[int]
     assert whole == split
     assert whole_drop.deleted == split_drop.deleted
     assert whole.startswith(GREETING)
+
+
+def test_rfc1939_example_session() -> None:
+    # The RFC's APOP example: same timestamp, same digest, same sizes.
+    path = Path(__file__).parent.parent / "data" / "transcripts" / "pop3_rfc1939.txt"
+    client: list[bytes] = []
+    server: list[bytes] = []
+    bodies: list[bytes] = []
+    body: list[bytes] | None = None
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        if raw.startswith("# "):
+            continue
+        text = raw[3:].encode() + b"\r\n"
+        if raw.startswith("C: "):
+            client.append(text)
+            # After RETR: the status line, then the stuffed body up to ".".
+            body = [] if text.startswith(b"RETR") else None
+            continue
+        server.append(text)
+        if body is None or text.startswith(b"+OK"):
+            continue
+        if text == b".\r\n":
+            bodies.append(b"".join(body))
+            body = None
+        else:
+            body.append(text[1:] if text.startswith(b"..") else text)
+    assert [len(b) for b in bodies] == [120, 200]
+    for chunks in splits(b"".join(client)):
+        d = Drop(list(bodies), user="mrose", secret=b"tanstaaf")
+        conn = make_conn(host="dbc.mtview.ca.us", pid=1896, clock=697170952)
+        assert run(conn, chunks, d) == b"".join(server)
+        assert d.deleted == [1, 2]
