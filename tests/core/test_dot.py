@@ -273,3 +273,45 @@ def test_only_crlf_dot_crlf_ends_the_data(wire: bytes) -> None:
     assert got.done == (end >= 0)
     if got.done:
         assert got.rest == framed[end + 5 :]
+
+
+def _model(wire: bytes, max_size: int, normalize: bool) -> Read:
+    """RFC 5321 section 4.5.2 read line by line, with CRLF as the only line end.
+
+    A line of exactly "." ends the data; a leading "." is dropped when another
+    byte follows that is not a bare CR or LF; every CR or LF inside a line is
+    bare. An unfinished last line holds back what may still change: a lone
+    "." or "." CR, and a CR at its very end.
+    """
+    *lines, partial = wire.split(b"\r\n")
+    body = b""
+    bare = False
+
+    def add(line: bytes) -> None:
+        nonlocal body, bare
+        if line[:1] == b"." and line[1:2] not in (b"", b"\r", b"\n"):
+            line = line[1:]
+        if b"\r" in line or b"\n" in line:
+            bare = True
+            if normalize:
+                line = line.replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+        body += line
+
+    for index, line in enumerate(lines):
+        if line == b".":
+            rest = b"\r\n".join([*lines[index + 1 :], partial])
+            return Read(body[:max_size], True, rest, bare, len(body), len(body) > max_size)
+        add(line)
+        body += b"\r\n"
+    if partial not in (b".", b".\r"):
+        add(partial[:-1] if partial.endswith(b"\r") else partial)
+    return Read(body[:max_size], False, b"", bare, len(body), len(body) > max_size)
+
+
+@given(
+    wire=body_bytes | st.binary(max_size=100),
+    normalize=st.booleans(),
+    max_size=st.integers(0, 300),
+)
+def test_reader_matches_a_line_by_line_model(wire: bytes, normalize: bool, max_size: int) -> None:
+    assert _read([wire], max_size, normalize) == _model(wire, max_size, normalize)
