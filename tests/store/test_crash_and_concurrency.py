@@ -185,9 +185,9 @@ async def test_two_processes_write_and_a_third_session_sees_everything(tmp_path:
         assert not (modseqs_per_process[0] & modseqs_per_process[1])
 
         # The third session's feed reports every append, flag change and expunge.
-        wanted = {
-            (ChangeKind.APPENDED, u) for u in appended
-        } | {(ChangeKind.EXPUNGED, u) for u in expunged}
+        wanted = {(ChangeKind.APPENDED, u) for u in appended} | {
+            (ChangeKind.EXPUNGED, u) for u in expunged
+        }
         got: set[tuple[ChangeKind, int]] = set()
         flag_changes: set[int] = set()
         last_modseq = 0

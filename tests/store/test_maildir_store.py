@@ -87,9 +87,7 @@ async def test_big_message_streams_in_chunks(store: MaildirStore) -> None:
     assert len(chunks) >= 3 and b"".join(chunks) == big
 
 
-async def test_append_with_flags_goes_to_cur_with_info(
-    store: MaildirStore, tmp_path: Path
-) -> None:
+async def test_append_with_flags_goes_to_cur_with_info(store: MaildirStore, tmp_path: Path) -> None:
     await store.append(ACC, "Sent", MSG, flags=["\\seen", "\\Answered", "$Label1", "\\Recent"])
     [name] = os.listdir(tmp_path / "mail" / ACC / ".Sent" / "cur")
     assert name.endswith(",U=1:2,RS")
@@ -190,7 +188,11 @@ async def test_rename_inbox_moves_messages_and_leaves_inbox_empty(store: Maildir
     assert (await store.status(ACC, "INBOX")).messages == 0
     assert (await store.status(ACC, "INBOX")).uidnext == 4
     old = await store.messages(ACC, "Old")
-    assert [await read_all(store, "Old", m.uid) for m in old] == [MSG + b"A", MSG + b"B", MSG + b"C"]
+    assert [await read_all(store, "Old", m.uid) for m in old] == [
+        MSG + b"A",
+        MSG + b"B",
+        MSG + b"C",
+    ]
     assert (await store.append(ACC, "INBOX", MSG)).uid == 4
 
 
@@ -291,9 +293,7 @@ async def test_reindex_keeps_uids_uidvalidity_and_uidnext(tmp_path: Path) -> Non
         )
         meta = await s.messages(ACC, "INBOX")
         assert [(m.uid, set(m.flags)) for m in meta] == [(1, set()), (2, {"\\Seen"}), (3, set())]
-        assert [b.name for b in await s.list_mailboxes(ACC, "", "Lists/*")] == [
-            "Lists/python.org"
-        ]
+        assert [b.name for b in await s.list_mailboxes(ACC, "", "Lists/*")] == ["Lists/python.org"]
         assert (await s.append(ACC, "INBOX", MSG)).uid == 6
 
 
