@@ -28,8 +28,9 @@ import asyncio
 import mailbox
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
@@ -38,6 +39,7 @@ from mailcore.store import MaildirStore
 from mailcore.store.files import info_from_flags, normalize_flags
 
 ACC = "bench@example.org"
+T = TypeVar("T")
 
 
 def message(i: int, size: int = 4096) -> bytes:
@@ -46,6 +48,12 @@ def message(i: int, size: int = 4096) -> bytes:
     line = b"x" * 76 + b"\r\n"
     body = line * ((size - len(head)) // len(line))
     return head + body + b"y" * (size - len(head) - len(body))
+
+
+def timed(benchmark: BenchmarkFixture, fn: Callable[[], T], rounds: int = 1) -> T:
+    """``benchmark.pedantic`` (untyped in pytest-benchmark) with fixed rounds."""
+    pedantic: Callable[..., T] = benchmark.pedantic
+    return pedantic(fn, rounds=rounds, iterations=1)
 
 
 def _appends(benchmark: BenchmarkFixture) -> int:
@@ -87,7 +95,7 @@ def test_append_mailcore(
         await asyncio.gather(*(one(d) for d in data))
 
     benchmark.extra_info["messages"] = n
-    benchmark.pedantic(lambda: loop.run_until_complete(run()), rounds=1, iterations=1)
+    timed(benchmark, lambda: loop.run_until_complete(run()))
     count = loop.run_until_complete(store.status(ACC, "INBOX")).messages
     loop.run_until_complete(store.close())
     assert count == n
@@ -115,7 +123,7 @@ def test_append_mailbox_maildir_fsync(benchmark: BenchmarkFixture, tmp_path: Pat
             _fsync_path(new_dir, os.O_RDONLY | os.O_DIRECTORY)
 
     benchmark.extra_info["messages"] = n
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    timed(benchmark, run)
     assert len(md) == n
 
 
@@ -157,7 +165,7 @@ def test_list_mailcore(
         metas = loop.run_until_complete(store.messages(ACC, "INBOX"))
         return [(m.uid, m.flags, m.size) for m in metas]
 
-    listing = benchmark.pedantic(run, rounds=3, iterations=1)
+    listing = timed(benchmark, run, rounds=3)
     loop.run_until_complete(store.close())
     assert len(listing) == n
     assert sum(1 for _u, f, _s in listing if f) == len(range(0, n, 3))
@@ -170,11 +178,11 @@ def test_list_mailbox_maildir(benchmark: BenchmarkFixture, listing_dir: tuple[Pa
 
     def run() -> list[tuple[str, str, int]]:
         out = []
-        for key in md.keys():
+        for key in md.iterkeys():
             msg = md.get_message(key)
             out.append((key, msg.get_flags(), len(msg.as_bytes())))
         return out
 
-    listing = benchmark.pedantic(run, rounds=3, iterations=1)
+    listing = timed(benchmark, run, rounds=3)
     assert len(listing) == n
     assert sum(1 for _k, f, _s in listing if f) == len(range(0, n, 3))

@@ -162,7 +162,11 @@ def test_throttle_memory_is_bounded() -> None:
 
 def run_cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "mailcore", *args], input=stdin, capture_output=True, timeout=60
+        [sys.executable, "-m", "mailcore", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
 
 

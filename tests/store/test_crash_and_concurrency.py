@@ -80,9 +80,9 @@ def test_sigkill_during_appends_loses_and_tears_nothing(tmp_path: Path) -> None:
         proc.wait()
         kills += 1
         for line in out.decode().splitlines():
-            uid, ident = line.split()
+            uid_text, ident = line.split()
             assert ident not in reported
-            reported[ident] = int(uid)
+            reported[ident] = int(uid_text)
     assert kills >= 5 and len(reported) > 20
 
     maildir = tmp_path / "data" / "mail" / ACC
@@ -105,9 +105,9 @@ def test_sigkill_during_appends_loses_and_tears_nothing(tmp_path: Path) -> None:
 
     indexed = asyncio.run(index_view())
     # Every reported message is there exactly once, under the UID it was given.
-    for ident, uid in reported.items():
+    for ident, given_uid in reported.items():
         assert seen_files.get(ident) == 1, ident
-        assert indexed[ident] == uid
+        assert indexed[ident] == given_uid
     # After the reopen's reconcile, index and files agree.
     assert sorted(indexed) == sorted(seen_files)
     uids = sorted(indexed.values())
@@ -124,7 +124,8 @@ async def main():
     name = sys.argv[3]
     async with MaildirStore(sys.argv[1]) as store:
         for i in range(int(sys.argv[4])):
-            r = await store.append(sys.argv[2], "INBOX", f"Subject: {name}-{i}\r\n\r\nx\r\n".encode())
+            data = f"Subject: {name}-{i}\r\n\r\nx\r\n".encode()
+            r = await store.append(sys.argv[2], "INBOX", data)
             print("append", r.uid, r.modseq, flush=True)
             res = await store.store_flags(sys.argv[2], "INBOX", [r.uid], ["\\Seen"], FlagMode.ADD)
             print("flags", r.uid, res.modseq, flush=True)
@@ -167,15 +168,15 @@ async def test_two_processes_write_and_a_third_session_sees_everything(tmp_path:
             seqs = []
             uids = []
             for line in out.decode().splitlines():
-                kind, uid, value = line.split()
+                kind, uid_text, value = line.split()
                 if kind == "append":
-                    uids.append(int(uid))
+                    uids.append(int(uid_text))
                     seqs.append(int(value))
                 elif kind == "flags":
                     seqs.append(int(value))
                 else:
                     assert value == "1"
-                    expunged.append(int(uid))
+                    expunged.append(int(uid_text))
             # Within one process, every UID and MODSEQ it got is larger than the last.
             assert uids == sorted(uids) and len(set(uids)) == len(uids)
             assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)

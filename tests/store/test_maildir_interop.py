@@ -33,7 +33,7 @@ async def test_mailbox_maildir_reads_what_we_write(tmp_path: Path) -> None:
     assert by_subject["number 2"].get_flags() == "DP"
     assert by_subject["number 3"].get_flags() == ""
     assert by_subject["number 3"].get_subdir() == "new"
-    for key in md.keys():
+    for key in md.iterkeys():
         assert md.get_bytes(key) in {msg(n) for n in range(4)}
     assert sorted(md.list_folders()) == [
         "Archive", "Drafts", "Junk", "Lists", "Lists.python", "Sent", "Trash",
@@ -76,7 +76,7 @@ async def test_we_pick_up_what_mailbox_maildir_writes(tmp_path: Path) -> None:
         projects = await store.messages(ACC, "Projects")
         assert [m.cache["subject"] for m in projects] == ["number 4"]
         # A change made by mailbox.Maildir while we run shows up after reconcile.
-        key = next(k for k in md.keys() if md[k]["Subject"] == "number 1")
+        key = next(k for k in md.iterkeys() if md[k]["Subject"] == "number 1")
         changed = md[key]
         changed.set_subdir("cur")
         changed.add_flag("S")

@@ -16,6 +16,7 @@ from mailcore.store import (
     ChangeKind,
     FlagMode,
     MailboxExists,
+    MailboxInfo,
     MailboxNotFound,
     MaildirStore,
     MaildropLocked,
@@ -199,7 +200,10 @@ async def test_rename_inbox_moves_messages_and_leaves_inbox_empty(store: Maildir
 async def test_list_patterns_and_subscriptions(store: MaildirStore) -> None:
     for name in ("a", "a/b", "a/b/c", "ab"):
         await store.create_mailbox(ACC, name)
-    names = lambda boxes: [b.name for b in boxes]  # noqa: E731
+
+    def names(boxes: list[MailboxInfo]) -> list[str]:
+        return [b.name for b in boxes]
+
     assert names(await store.list_mailboxes(ACC, "", "a/%")) == ["a/b"]
     assert names(await store.list_mailboxes(ACC, "", "a/*")) == ["a/b", "a/b/c"]
     assert names(await store.list_mailboxes(ACC, "a/", "%")) == ["a/b"]
@@ -261,7 +265,7 @@ async def test_reconcile_picks_up_foreign_files_and_drops_vanished(
     assert meta[5].flags == {"\\Seen", "\\Flagged"}
     # The foreign files got their UID recorded in their names.
     assert any(n.endswith(",U=5:2,FS") for n in os.listdir(inbox / "cur"))
-    kinds = set()
+    kinds: set[ChangeKind] = set()
     deadline = time.monotonic() + 5
     while len(kinds) < 3 and time.monotonic() < deadline:
         change = await asyncio.wait_for(feed.next(), 5)
@@ -311,7 +315,7 @@ async def test_change_feed_in_process_is_fast_and_skips_own_session(
         change = await asyncio.wait_for(feed.next(), 2)
         assert (change.kind, change.flags, change.origin) == (
             ChangeKind.FLAGS,
-            {"\\Seen", "$X"},
+            frozenset({"\\Seen", "$X"}),
             "imap-2",
         )
         assert feed.pending() == []
