@@ -16,6 +16,7 @@ from mailcore.store import (
     ChangeKind,
     FlagMode,
     MailboxExists,
+    MailboxInfo,
     MailboxNotFound,
     MaildirStore,
     MaildropLocked,
@@ -87,9 +88,7 @@ async def test_big_message_streams_in_chunks(store: MaildirStore) -> None:
     assert len(chunks) >= 3 and b"".join(chunks) == big
 
 
-async def test_append_with_flags_goes_to_cur_with_info(
-    store: MaildirStore, tmp_path: Path
-) -> None:
+async def test_append_with_flags_goes_to_cur_with_info(store: MaildirStore, tmp_path: Path) -> None:
     await store.append(ACC, "Sent", MSG, flags=["\\seen", "\\Answered", "$Label1", "\\Recent"])
     [name] = os.listdir(tmp_path / "mail" / ACC / ".Sent" / "cur")
     assert name.endswith(",U=1:2,RS")
@@ -190,14 +189,21 @@ async def test_rename_inbox_moves_messages_and_leaves_inbox_empty(store: Maildir
     assert (await store.status(ACC, "INBOX")).messages == 0
     assert (await store.status(ACC, "INBOX")).uidnext == 4
     old = await store.messages(ACC, "Old")
-    assert [await read_all(store, "Old", m.uid) for m in old] == [MSG + b"A", MSG + b"B", MSG + b"C"]
+    assert [await read_all(store, "Old", m.uid) for m in old] == [
+        MSG + b"A",
+        MSG + b"B",
+        MSG + b"C",
+    ]
     assert (await store.append(ACC, "INBOX", MSG)).uid == 4
 
 
 async def test_list_patterns_and_subscriptions(store: MaildirStore) -> None:
     for name in ("a", "a/b", "a/b/c", "ab"):
         await store.create_mailbox(ACC, name)
-    names = lambda boxes: [b.name for b in boxes]  # noqa: E731
+
+    def names(boxes: list[MailboxInfo]) -> list[str]:
+        return [b.name for b in boxes]
+
     assert names(await store.list_mailboxes(ACC, "", "a/%")) == ["a/b"]
     assert names(await store.list_mailboxes(ACC, "", "a/*")) == ["a/b", "a/b/c"]
     assert names(await store.list_mailboxes(ACC, "a/", "%")) == ["a/b"]
@@ -259,7 +265,7 @@ async def test_reconcile_picks_up_foreign_files_and_drops_vanished(
     assert meta[5].flags == {"\\Seen", "\\Flagged"}
     # The foreign files got their UID recorded in their names.
     assert any(n.endswith(",U=5:2,FS") for n in os.listdir(inbox / "cur"))
-    kinds = set()
+    kinds: set[ChangeKind] = set()
     deadline = time.monotonic() + 5
     while len(kinds) < 3 and time.monotonic() < deadline:
         change = await asyncio.wait_for(feed.next(), 5)
@@ -291,9 +297,7 @@ async def test_reindex_keeps_uids_uidvalidity_and_uidnext(tmp_path: Path) -> Non
         )
         meta = await s.messages(ACC, "INBOX")
         assert [(m.uid, set(m.flags)) for m in meta] == [(1, set()), (2, {"\\Seen"}), (3, set())]
-        assert [b.name for b in await s.list_mailboxes(ACC, "", "Lists/*")] == [
-            "Lists/python.org"
-        ]
+        assert [b.name for b in await s.list_mailboxes(ACC, "", "Lists/*")] == ["Lists/python.org"]
         assert (await s.append(ACC, "INBOX", MSG)).uid == 6
 
 
@@ -311,7 +315,7 @@ async def test_change_feed_in_process_is_fast_and_skips_own_session(
         change = await asyncio.wait_for(feed.next(), 2)
         assert (change.kind, change.flags, change.origin) == (
             ChangeKind.FLAGS,
-            {"\\Seen", "$X"},
+            frozenset({"\\Seen", "$X"}),
             "imap-2",
         )
         assert feed.pending() == []

@@ -122,9 +122,16 @@ class Accounts:
         self.scram_iterations = scram_iterations
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._dummy: str | None = None
+
+    @property
+    def _dummy_hash(self) -> str:
         # Verified against when the user is unknown, so that an unknown user
-        # costs the same argon2 time as a wrong password.
-        self._dummy_hash = self.hasher.hash(os.urandom(16).hex())
+        # costs the same argon2 time as a wrong password. Made on first use:
+        # the CLI never needs it.
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(os.urandom(16).hex())
+        return self._dummy
 
     # -- plumbing ------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:

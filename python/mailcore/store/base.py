@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TypeVar
 
 __all__ = [
     "DELIMITER",
@@ -39,6 +40,9 @@ __all__ = [
     "UIDMapping",
     "match_pattern",
 ]
+
+_FeedT = TypeVar("_FeedT", bound="ChangeFeed")
+_StoreT = TypeVar("_StoreT", bound="Store")
 
 #: Hierarchy delimiter of mailbox names (what IMAP LIST reports).
 DELIMITER = "/"
@@ -194,7 +198,7 @@ class ChangeFeed(ABC):
     async def close(self) -> None:
         """Stop the subscription."""
 
-    async def __aenter__(self) -> ChangeFeed:
+    async def __aenter__(self: _FeedT) -> _FeedT:
         return self
 
     async def __aexit__(
@@ -229,7 +233,7 @@ class Store(ABC):
     async def close(self) -> None:
         """Finish pending writes and release every resource."""
 
-    async def __aenter__(self) -> Store:
+    async def __aenter__(self: _StoreT) -> _StoreT:
         await self.open()
         return self
 

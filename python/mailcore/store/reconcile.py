@@ -165,7 +165,9 @@ def reconcile_mailbox(txn: Txn, row: MailboxRow, *, adopt_all: bool = False) -> 
         if file_uid is not None and file_uid not in used and (adopt_all or file_uid >= uidnext):
             uid = file_uid
         else:
-            uid = max(uidnext, max(used, default=0) + 1)
+            # Every indexed or adopted UID is below uidnext (the index's
+            # invariant, kept by the line below), so uidnext is free.
+            uid = uidnext
         used.add(uid)
         uidnext = max(uidnext, uid + 1)
         path = os.path.join(row.dir, sub, name)
