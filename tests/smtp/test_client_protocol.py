@@ -33,7 +33,7 @@ EHLO_REPLY = (
 
 
 def drain(conn: ClientConnection) -> list[ReplyReceived]:
-    out = []
+    out: list[ReplyReceived] = []
     while True:
         event = conn.next_event()
         if event is NEED_DATA:
