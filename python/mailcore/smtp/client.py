@@ -30,7 +30,7 @@ import re
 import socket
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -44,6 +44,7 @@ from mailcore.smtp.client_protocol import (
     ReplyReceived,
     Response,
     SMTPResponseError,
+    check_argument,
 )
 
 __all__ = [
@@ -507,6 +508,10 @@ class SMTPClient:
             await self.rset()
             self._dirty = False
         addresses = [mail_from, *rcpt_tos]
+        # Refuse bad arguments before the first byte goes out, so that a
+        # refused address never leaves half a transaction on the wire.
+        for address in addresses:
+            check_argument(address, "address")
         utf8_addresses = not all(a.isascii() for a in addresses)
         smtputf8 = conn.has_extension("SMTPUTF8") and (utf8_addresses or _message_wants_utf8(msg))
         if utf8_addresses and not smtputf8:
@@ -539,11 +544,11 @@ class SMTPClient:
         mail_from: str,
         rcpt_tos: Sequence[str],
         params: dict[str, str | None],
-        tail: list[bytes],
+        tail: Callable[[], list[bytes]],
     ) -> tuple[Response, dict[str, Response]]:
         """Send MAIL, RCPTs and ``tail``; pipelined when offered.
 
-        ``tail`` is a list of already-built commands to send after the RCPTs
+        ``tail`` builds the commands to send after the RCPTs
         (DATA, or the BDAT chunks) with PIPELINING, all in one write; their
         replies are left for the caller. Without PIPELINING one command at a
         time, stopping after a refused MAIL. Returns the MAIL and RCPT replies.
@@ -553,7 +558,7 @@ class SMTPClient:
         if conn.has_extension("PIPELINING"):
             batch = [conn.mail(mail_from, params)]
             batch += [conn.rcpt(rcpt) for rcpt in rcpt_tos]
-            await self._write(b"".join(batch + tail))
+            await self._write(b"".join(batch + tail()))
             mail_reply = (await self._reply()).response
             for rcpt in rcpt_tos:
                 rcpt_replies[rcpt] = (await self._reply()).response
@@ -605,7 +610,7 @@ class SMTPClient:
         conn = self.conn
         pipelining = conn.has_extension("PIPELINING")
         mail_reply, rcpt_replies = await self._envelope(
-            mail_from, rcpt_tos, params, [conn.data()] if pipelining else []
+            mail_from, rcpt_tos, params, lambda: [conn.data()] if pipelining else []
         )
         accepted = mail_reply.is_success and any(r.is_success for r in rcpt_replies.values())
         if pipelining:
@@ -646,7 +651,9 @@ class SMTPClient:
         if pipelining and not self.lmtp:
             # RFC 3030 4.2: BDAT may be pipelined with MAIL and RCPT; a
             # server that refused every recipient refuses the chunks too.
-            tail = [conn.bdat(c, last=i == len(chunks) - 1) for i, c in enumerate(chunks)]
+            def tail() -> list[bytes]:
+                return [conn.bdat(c, last=i == len(chunks) - 1) for i, c in enumerate(chunks)]
+
             mail_reply, rcpt_replies = await self._envelope(mail_from, rcpt_tos, params, tail)
             final: Response | None = None
             for i in range(len(chunks)):
@@ -660,7 +667,7 @@ class SMTPClient:
             return self._decided(rcpt_tos, mail_reply, rcpt_replies, final)
         # Without PIPELINING (and always in LMTP, where the number of
         # replies after the last chunk depends on the RCPT replies): wait.
-        mail_reply, rcpt_replies = await self._envelope(mail_from, rcpt_tos, params, [])
+        mail_reply, rcpt_replies = await self._envelope(mail_from, rcpt_tos, params, list)
         if not mail_reply.is_success or not any(r.is_success for r in rcpt_replies.values()):
             return self._decided(rcpt_tos, mail_reply, rcpt_replies, None)
         for i, chunk in enumerate(chunks):

@@ -46,6 +46,7 @@ __all__ = [
     "ReplyReceived",
     "Response",
     "SMTPResponseError",
+    "check_argument",
 ]
 
 
@@ -170,10 +171,18 @@ _SYNC_POINTS = frozenset(
 )
 
 
-def _check_arg(value: str, what: str) -> str:
+def check_argument(value: str, what: str = "argument") -> str:
+    """Return ``value``, or raise :class:`LocalProtocolError` if it holds CR, LF or NUL.
+
+    Those would end the command line early and start another one of the
+    caller's (or an attacker's) choosing.
+    """
     if any(ch in value for ch in "\r\n\x00"):
         raise LocalProtocolError(f"{what} contains CR, LF or NUL: {value!r}")
     return value
+
+
+_check_arg = check_argument
 
 
 class ClientConnection:
