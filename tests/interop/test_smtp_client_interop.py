@@ -505,6 +505,7 @@ class ScriptServer:
     scram_users: dict[str, str] = field(default_factory=dict)
     lie_about_auth: bool = False
     silent: bool = False
+    lmtp: bool = False
     raw: bytearray = field(default_factory=bytearray)
     messages: list[bytes] = field(default_factory=list)
     tls_used: bool = False
@@ -544,6 +545,8 @@ class ScriptServer:
             await flush()
             secure = False
             chunks: list[bytes] = []
+            accepted: list[str] = []
+            in_transaction = False
             while True:
                 try:
                     cmd = await line()
@@ -551,13 +554,13 @@ class ScriptServer:
                     break
                 verb, _, arg = cmd.partition(" ")
                 verb = verb.upper()
-                if verb == "EHLO":
+                if verb == "EHLO" or (self.lmtp and verb == "LHLO"):
                     if self.refuse_ehlo:
                         reply("502 5.5.1 EHLO not implemented")
                     else:
                         keys = self.tls_ehlo if secure and self.tls_ehlo is not None else self.ehlo
                         lines = ["script", *keys]
-                        reply("\r\n".join(f"250-{x}" for x in lines[:-1]) + f"\r\n250 {lines[-1]}")
+                        reply("\r\n".join([*(f"250-{x}" for x in lines[:-1]), f"250 {lines[-1]}"]))
                 elif verb == "HELO":
                     reply("250 script")
                 elif verb == "STARTTLS" and self.tls is not None:
@@ -567,9 +570,15 @@ class ScriptServer:
                     secure = self.tls_used = True
                     continue
                 elif verb == "MAIL":
-                    reply("250 2.1.0 ok")
+                    accepted = []
+                    in_transaction = "blocked" not in arg
+                    reply("250 2.1.0 ok" if in_transaction else "550 5.7.1 sender blocked")
+                elif verb in ("RCPT", "DATA") and not in_transaction:
+                    reply("503 5.5.1 need MAIL first")
                 elif verb == "RCPT":
                     reply("550 5.1.1 No such user here" if "nobody" in arg else "250 2.1.5 ok")
+                    if "nobody" not in arg:
+                        accepted.append(arg)
                 elif verb == "DATA":
                     reply("354 go ahead")
                     await flush()
@@ -580,7 +589,7 @@ class ScriptServer:
                     body, done = _core.DotReader(len(data)).feed(data)
                     assert done
                     self.messages.append(body)
-                    reply("250 2.0.0 queued")
+                    self._final(accepted, reply, "queued")
                 elif verb == "BDAT":
                     size, _, last = arg.partition(" ")
                     chunk = await reader.readexactly(int(size))
@@ -589,7 +598,9 @@ class ScriptServer:
                     if last == "LAST":
                         self.messages.append(b"".join(chunks))
                         chunks = []
-                        reply(f"250 2.0.0 message of {len(self.messages[-1])} octets queued")
+                        self._final(
+                            accepted, reply, f"message of {len(self.messages[-1])} octets queued"
+                        )
                     else:
                         reply(f"250 2.0.0 {size} octets received")
                 elif verb == "AUTH":
@@ -611,6 +622,17 @@ class ScriptServer:
             writer.close()
             with contextlib.suppress(OSError, ssl.SSLError):
                 await writer.wait_closed()
+
+    def _final(self, accepted: list[str], reply: Any, text: str) -> None:
+        if not self.lmtp:
+            reply(f"250 2.0.0 {text}")
+            return
+        # RFC 2033 4.2: one reply per accepted recipient, in order.
+        for rcpt in accepted:
+            if "full" in rcpt:
+                reply(f"452 4.2.2 {rcpt} mailbox full")
+            else:
+                reply(f"250 2.0.0 {rcpt} {text}")
 
     async def _auth(
         self, arg: str, line: Any, writer: asyncio.StreamWriter, reply: Any, flush: Any
@@ -807,3 +829,93 @@ async def test_silent_server_times_out() -> None:
         with pytest.raises(SMTPTimeout):
             async with SMTPClient("127.0.0.1", srv.port, limits=limits):
                 pass
+
+
+async def test_refused_sender_decides_every_recipient() -> None:
+    for ehlo in (("PIPELINING",), ()):
+        async with (
+            ScriptServer(ehlo=ehlo).running() as srv,
+            SMTPClient("127.0.0.1", srv.port, limits=FAST) as c,
+        ):
+            result = await c.send_message(b"x\r\n", "blocked@x.org", ["a@x.org", "b@x.org"])
+            assert {r: str(resp) for r, resp in result.recipients.items()} == {
+                "a@x.org": "550 5.7.1 sender blocked",
+                "b@x.org": "550 5.7.1 sender blocked",
+            }
+            assert (await c.send_message(b"y\r\n", "ok@x.org", ["a@x.org"])).ok
+        assert srv.messages == [b"y\r\n"]
+        assert srv.raw.count(b"RSET\r\n") == 1
+
+
+@pytest.mark.parametrize("chunking", [True, False])
+async def test_lmtp_per_recipient_results_with_bdat_and_data(chunking: bool) -> None:
+    ehlo = ("PIPELINING", "CHUNKING") if chunking else ("PIPELINING",)
+    async with (
+        ScriptServer(ehlo=ehlo, lmtp=True).running() as srv,
+        SMTPClient("127.0.0.1", srv.port, lmtp=True, local_hostname="c.test", limits=FAST) as c,
+    ):
+        result = await c.send_message(
+            b"Subject: lmtp\r\n\r\nbody\r\n",
+            "s@x.org",
+            ["a@x.org", "nobody@x.org", "full@x.org", "b@x.org"],
+        )
+        assert (await c.send_message(b"again\r\n", "s@x.org", ["b@x.org"])).ok
+    assert {r: resp.code for r, resp in result.recipients.items()} == {
+        "a@x.org": 250,
+        "nobody@x.org": 550,
+        "full@x.org": 452,
+        "b@x.org": 250,
+    }
+    # Each reply went to the recipient it names.
+    assert result.recipients["a@x.org"].text.startswith("TO:<a@x.org>")
+    assert result.recipients["b@x.org"].text.startswith("TO:<b@x.org>")
+    assert srv.raw.startswith(b"LHLO c.test\r\n")
+    assert srv.messages == [b"Subject: lmtp\r\n\r\nbody\r\n", b"again\r\n"]
+
+
+@pytest.mark.parametrize(
+    ("body", "wire"),
+    [
+        # SMTP smuggling payloads (CVE-2023-51764 and relatives): whatever
+        # the caller hands over, exactly one end of data leaves the client.
+        (b"a\n.\nMAIL FROM:<evil@x.org>\r\n", b"a\r\n..\r\nMAIL FROM:<evil@x.org>\r\n.\r\n"),
+        (b"a\r\n.\rMAIL FROM:<e@x>\r\n", b"a\r\n..\r\nMAIL FROM:<e@x>\r\n.\r\n"),
+        (b"a\r.\r\nRSET\r\n", b"a\r\n..\r\nRSET\r\n.\r\n"),
+        (b"a\n.\r\nRSET", b"a\r\n..\r\nRSET\r\n.\r\n"),
+        (b"a\r\n.\r\nQUIT\r\n", b"a\r\n..\r\nQUIT\r\n.\r\n"),
+    ],
+)
+async def test_smuggling_payloads_leave_as_one_message(body: bytes, wire: bytes) -> None:
+    async with (
+        ScriptServer(ehlo=("PIPELINING",)).running() as srv,
+        SMTPClient("127.0.0.1", srv.port, local_hostname="c.test", limits=FAST) as c,
+    ):
+        assert (await c.send_message(body, "a@x.org", ["b@x.org"])).ok
+    assert len(srv.messages) == 1
+    assert bytes(srv.raw) == (
+        b"EHLO c.test\r\nMAIL FROM:<a@x.org>\r\nRCPT TO:<b@x.org>\r\nDATA\r\n" + wire + b"QUIT\r\n"
+    )
+
+
+async def test_bcc_is_not_transmitted_and_the_message_is_untouched() -> None:
+    msg = message()
+    msg["Bcc"] = "hidden@example.org"
+    with aiosmtpd_server() as (port, rec):
+        async with SMTPClient("127.0.0.1", port, limits=FAST) as c:
+            result = await c.send_message(
+                msg, "alice@example.org", ["bob@example.org", "hidden@example.org"]
+            )
+    assert result.ok
+    assert b"hidden@example.org" not in rec.envelopes[0][3]
+    assert rec.envelopes[0][1] == ["bob@example.org", "hidden@example.org"]
+    assert msg["Bcc"] == "hidden@example.org"
+
+
+async def test_failed_connect_leaves_nothing_open(tls: TLS) -> None:
+    # A refused STARTTLS handshake inside ``async with`` must close the socket;
+    # pytest turns an unclosed transport's ResourceWarning into an error.
+    with aiosmtpd_server(tls_context=tls.server) as (port, _):
+        client = SMTPClient("127.0.0.1", port, starttls=True, limits=FAST)
+        with pytest.raises(ssl.SSLError):
+            await client.connect()
+        assert client._wire is None

@@ -217,6 +217,8 @@ def _message_bytes(msg: email.message.EmailMessage | bytes, utf8: bool) -> bytes
 def _copy_message(msg: email.message.EmailMessage) -> email.message.EmailMessage:
     import copy
 
+    # A shallow copy is enough: deleting a header builds a new header list
+    # on the copy, and the caller's message (and its big payload) is untouched.
     return copy.copy(msg)
 
 
@@ -347,16 +349,21 @@ class SMTPClient:
             raise SMTPTimeout(f"connecting to {self.host}:{self.port} timed out") from None
         self._wire = wire
         self.tls = self.implicit_tls
-        event = await self._reply(self.limits.greeting_timeout)
-        self.greeting = event.response
-        if event.response.code != 220:
+        try:
+            event = await self._reply(self.limits.greeting_timeout)
+            self.greeting = event.response
+            if event.response.code != 220:
+                raise SMTPResponseError("GREETING", event.response)
+            await self.ehlo()
+            if self.use_starttls:
+                await self.starttls()
+            if self.username is not None and self.password is not None:
+                await self.login(self.username, self.password)
+        except BaseException:
+            # Nothing half-open is left behind (``async with`` does not call
+            # __aexit__ when __aenter__ fails).
             await self.close()
-            raise SMTPResponseError("GREETING", event.response)
-        await self.ehlo()
-        if self.use_starttls:
-            await self.starttls()
-        if self.username is not None and self.password is not None:
-            await self.login(self.username, self.password)
+            raise
         return event.response
 
     async def ehlo(self) -> Response:
@@ -722,6 +729,5 @@ def send(
 
     result = asyncio.run(run())
     if not result.delivered:
-        first = next(iter(result.recipients.values()))
-        raise SMTPResponseError("MAIL", first)
+        raise SMTPResponseError("every recipient", next(iter(result.recipients.values())))
     return result
