@@ -126,7 +126,6 @@ def _cmd_send(args: argparse.Namespace, out: BinaryIO) -> int:
     import email.message
     import email.utils
     import os
-    import ssl
 
     from mailcore.errors import MailcoreError
     from mailcore.smtp.client import send
@@ -140,9 +139,11 @@ def _cmd_send(args: argparse.Namespace, out: BinaryIO) -> int:
     msg["Date"] = email.utils.formatdate(localtime=True)
     msg["Message-ID"] = email.utils.make_msgid()
     msg.set_content(sys.stdin.buffer.read().decode("utf-8", "replace"))
+    from mailcore.tls import client_context
+
     context = None
     if args.tls or args.starttls:
-        context = ssl.create_default_context(cafile=args.cafile)
+        context = client_context(args.cafile)
     password = None
     if args.auth is not None:
         # Never on the command line, where ps and shell history would show it.

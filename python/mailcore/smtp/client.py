@@ -241,7 +241,8 @@ class SMTPClient:
         implicit_tls: TLS from the first byte (port 465 style).
         starttls: upgrade with STARTTLS after EHLO; the server must offer it,
             otherwise :meth:`connect` fails before any credential is sent.
-        ssl_context: TLS settings (default: :func:`ssl.create_default_context`).
+        ssl_context: TLS settings (default: :func:`mailcore.tls.client_context`,
+            certificates checked against the system's CAs, TLS 1.2 and newer).
         server_hostname: the name to check the certificate against (default ``host``).
         username, password: log in after EHLO (and after STARTTLS).
         mechanisms: SASL mechanisms to use, in order of preference.
@@ -294,7 +295,9 @@ class SMTPClient:
 
     def _context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
-            self._ssl_context = ssl.create_default_context()
+            from mailcore.tls import client_context
+
+            self._ssl_context = client_context()
         return self._ssl_context
 
     async def _write(self, data: bytes, timeout: float | None = None) -> None:
