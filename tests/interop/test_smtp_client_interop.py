@@ -919,3 +919,25 @@ async def test_failed_connect_leaves_nothing_open(tls: TLS) -> None:
         with pytest.raises(ssl.SSLError):
             await client.connect()
         assert client._wire is None
+
+
+def test_mailcore_send_command_errors() -> None:
+    base = [sys.executable, "-m", "mailcore", "send", "--from", "a@x.org", "--to", "b@x.org"]
+    bad = subprocess.run(
+        [*base, "--server", "no-port-here"],
+        input=b"x",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert b"expected ADDR:PORT" in bad.stderr
+    down = subprocess.run(
+        [*base, "--server", f"127.0.0.1:{free_port()}"],
+        input=b"x",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert down.returncode == 1
+    assert down.stderr.startswith(b"mailcore send: ")

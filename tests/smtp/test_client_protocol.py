@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailcore.errors import LocalProtocolError, RemoteProtocolError
 from mailcore.limits import SMTPClientLimits
@@ -411,3 +414,40 @@ def test_client_machine_does_no_io() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
     assert not names & {"asyncio", "socket", "ssl", "time", "selectors"}
+
+
+@given(data=st.binary(max_size=300), cut=st.integers(min_value=0, max_value=300))
+def test_random_server_bytes_only_ever_raise_remote_protocol_error(data: bytes, cut: int) -> None:
+    conn = ready()
+    conn.mail("a@x")
+    conn.rcpt("b@x")
+    conn.data()
+    with contextlib.suppress(RemoteProtocolError):
+        feed(conn, [data[:cut], data[cut:]])
+
+
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from([250, 251, 452, 550]),
+            st.text(max_size=30).filter(lambda t: not any(c in t for c in "\r\n")),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_generated_multi_line_replies_round_trip(lines: list[tuple[int, str]]) -> None:
+    code = lines[0][0]
+    wire = b"".join(
+        f"{code}{'-' if i < len(lines) - 1 else ' '}{text}\r\n".encode()
+        for i, (_, text) in enumerate(lines)
+    )
+    for chunks in (
+        [wire],
+        [wire[i : i + 1] for i in range(len(wire))],
+    ):
+        conn = ready()
+        conn.noop()
+        (event,) = feed(conn, chunks)
+        assert event.response.code == code
+        assert len(event.response.text_lines) == len(lines)
