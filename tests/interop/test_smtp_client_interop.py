@@ -484,7 +484,9 @@ async def test_every_recipient_refused_by_smtp_sink_sends_no_data() -> None:
         got = dumps(dump)
     assert result.refused["a@x.org"].is_transient
     assert not result.delivered
-    assert got == []
+    # smtp-sink opens a capture file at MAIL and may not have removed it yet
+    # when we look; what matters is that nothing was written into it.
+    assert all(d == b"" for d in got)
 
 
 # ------------------------------------------------------ scripted server ---

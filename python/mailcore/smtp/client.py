@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import email.message
 import email.policy
 import re
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from mailcore.auth.sasl import CLIENT_MECHANISMS, ClientMechanism, client_mechanism
-from mailcore.errors import AuthError, LocalProtocolError, MailcoreError
+from mailcore.errors import AuthError, LocalProtocolError, MailcoreError, RemoteProtocolError
 from mailcore.limits import SMTPClientLimits
 from mailcore.smtp.client_protocol import (
     NEED_DATA,
@@ -114,6 +115,8 @@ class _Wire(asyncio.Protocol):
         self._can_write = asyncio.Event()
         self._can_write.set()
         self._reading_paused = False
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Done when the connection is lost."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -133,6 +136,8 @@ class _Wire(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
         self._eof = True
         self._can_write.set()
         self._wake()
@@ -308,24 +313,30 @@ class SMTPClient:
     async def _reply(self, timeout: float | None = None) -> ReplyReceived:
         if self._wire is None:
             raise LocalProtocolError("not connected")
-        while True:
-            event = self.conn.next_event()
-            if event is not NEED_DATA:
-                assert isinstance(event, ReplyReceived)
-                return event
-            data = await self._wire.read(timeout or self.limits.command_timeout)
-            if not data:
-                self._close_transport()
-                raise SMTPDisconnected("server closed the connection")
-            self.conn.receive_data(data)
+        try:
+            while True:
+                event = self.conn.next_event()
+                if event is not NEED_DATA:
+                    assert isinstance(event, ReplyReceived)
+                    break
+                data = await self._wire.read(timeout or self.limits.command_timeout)
+                if not data:
+                    raise SMTPDisconnected("server closed the connection")
+                self.conn.receive_data(data)
+        except (SMTPTimeout, SMTPDisconnected, RemoteProtocolError):
+            # After a timeout or a broken reply nobody knows which reply
+            # belongs to which command any more: the session is over.
+            self._close_transport()
+            raise
+        if event.response.code == 421:
+            # RFC 5321 3.8: the server is closing the session.
+            self._close_transport()
+            raise SMTPResponseError(event.command, event.response)
+        return event
 
     async def _command(self, data: bytes, timeout: float | None = None) -> Response:
         await self._write(data)
-        event = await self._reply(timeout)
-        if event.response.code == 421:
-            self._close_transport()
-            raise SMTPResponseError(event.command, event.response)
-        return event.response
+        return (await self._reply(timeout)).response
 
     def _close_transport(self) -> None:
         if self._wire is not None and self._wire.transport is not None:
@@ -479,10 +490,12 @@ class SMTPClient:
             await self.close()
 
     async def close(self) -> None:
-        """Close the connection without QUIT."""
-        if self._wire is not None and self._wire.transport is not None:
-            self._wire.transport.close()
-        self._wire = None
+        """Close the connection without QUIT, and wait (briefly) until it is closed."""
+        wire, self._wire = self._wire, None
+        if wire is not None and wire.transport is not None:
+            wire.transport.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(wire.closed), 1.0)
 
     async def __aenter__(self) -> SMTPClient:
         await self.connect()
