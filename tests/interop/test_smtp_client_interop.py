@@ -52,6 +52,7 @@ from mailcore.smtp.client import (
     SMTPTimeout,
     send,
 )
+from mailcore.smtp.client_protocol import xtext
 
 FAST = SMTPClientLimits(
     connect_timeout=5,
@@ -943,3 +944,28 @@ def test_mailcore_send_command_errors() -> None:
     )
     assert down.returncode == 1
     assert down.stderr.startswith(b"mailcore send: ")
+
+
+async def test_dsn_parameters_reach_the_server() -> None:
+    async with (
+        ScriptServer(ehlo=("PIPELINING", "DSN")).running() as srv,
+        SMTPClient("127.0.0.1", srv.port, local_hostname="c.test", limits=FAST) as c,
+    ):
+        result = await c.send_message(
+            b"x\r\n",
+            "a@x.org",
+            ["b@x.org", "c@x.org"],
+            mail_options={"RET": "HDRS", "ENVID": xtext("id+1")},
+            rcpt_options={
+                "b@x.org": {"NOTIFY": "SUCCESS,FAILURE", "ORCPT": xtext("rfc822;b@x.org")}
+            },
+        )
+        with pytest.raises(LocalProtocolError):
+            await c.send_message(b"x", "a@x.org", ["b@x.org"], mail_options={"RET": "A B"})
+    assert result.ok
+    assert bytes(srv.raw).startswith(
+        b"EHLO c.test\r\nMAIL FROM:<a@x.org> RET=HDRS ENVID=id+2B1\r\n"
+        b"RCPT TO:<b@x.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@x.org\r\n"
+        b"RCPT TO:<c@x.org>\r\nDATA\r\n"
+    )
+    assert bytes(srv.raw).endswith(b"x\r\n.\r\nQUIT\r\n")

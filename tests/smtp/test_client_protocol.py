@@ -18,6 +18,8 @@ from mailcore.smtp.client_protocol import (
     ClientState,
     ReplyReceived,
     Response,
+    format_params,
+    xtext,
 )
 from tests.helpers import splits
 
@@ -451,3 +453,21 @@ def test_generated_multi_line_replies_round_trip(lines: list[tuple[int, str]]) -
         (event,) = feed(conn, chunks)
         assert event.response.code == code
         assert len(event.response.text_lines) == len(lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "encoded"),
+    [
+        # RFC 3461 section 4: "+" and "=" and anything outside "!".."~" are hex.
+        ("rfc822;a@example.org", "rfc822;a@example.org"),
+        ("a+b=c", "a+2Bb+3Dc"),
+        ("with space", "with+20space"),
+        ("josé", "jos+C3+A9"),
+        ("", ""),
+    ],
+)
+def test_xtext(text: str, encoded: str) -> None:
+    assert xtext(text) == encoded
+    assert format_params({"ORCPT": xtext(text)} if text else None) == (
+        f" ORCPT={encoded}" if text else ""
+    )

@@ -30,7 +30,7 @@ import email.policy
 import re
 import socket
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -45,6 +45,7 @@ from mailcore.smtp.client_protocol import (
     Response,
     SMTPResponseError,
     check_argument,
+    format_params,
 )
 from mailcore.smtp.client_wire import SMTPDisconnected, SMTPTimeout, Wire
 
@@ -195,6 +196,7 @@ class SMTPClient:
         """The user name after a successful login."""
         self._wire: Wire | None = None
         self._dirty = False
+        self._rcpt_params: dict[str, dict[str, str | None]] = {}
 
     # ---------------------------------------------------------- plumbing ---
 
@@ -416,12 +418,21 @@ class SMTPClient:
         msg: email.message.EmailMessage | bytes,
         mail_from: str,
         rcpt_tos: Sequence[str],
+        *,
+        mail_options: Mapping[str, str | None] | None = None,
+        rcpt_options: Mapping[str, Mapping[str, str | None]] | None = None,
     ) -> SendResult:
         """Send one message; return the reply that decided each recipient.
 
+        ``mail_options`` adds ESMTP parameters to MAIL (e.g. RET, ENVID for
+        DSN, RFC 3461; SIZE, BODY and SMTPUTF8 are set here), and
+        ``rcpt_options`` maps a recipient to its RCPT parameters (NOTIFY,
+        ORCPT); see :func:`mailcore.smtp.client_protocol.xtext`.
+
         Server refusals are results, not exceptions; exceptions mean the
         connection failed or the message cannot be sent to this server at all
-        (too big for its SIZE, or UTF-8 addresses without SMTPUTF8).
+        (too big for its SIZE, or UTF-8 addresses without SMTPUTF8), or an
+        argument was refused before anything was sent.
         """
         if not rcpt_tos:
             raise ValueError("no recipients")
@@ -435,6 +446,9 @@ class SMTPClient:
         # refused address never leaves half a transaction on the wire.
         for address in addresses:
             check_argument(address, "address")
+        rcpt_params = {rcpt: dict((rcpt_options or {}).get(rcpt, {})) for rcpt in rcpt_tos}
+        for options in (mail_options, *rcpt_params.values()):
+            format_params(options)
         utf8_addresses = not all(a.isascii() for a in addresses)
         smtputf8 = conn.has_extension("SMTPUTF8") and (utf8_addresses or _message_wants_utf8(msg))
         if utf8_addresses and not smtputf8:
@@ -443,7 +457,7 @@ class SMTPClient:
         chunking = conn.has_extension("CHUNKING")
         if chunking:
             data = _canonical_crlf(data)
-        params: dict[str, str | None] = {}
+        params: dict[str, str | None] = dict(mail_options or {})
         if conn.has_extension("SIZE"):
             limit = conn.max_size
             if limit is not None and len(data) > limit:
@@ -456,6 +470,7 @@ class SMTPClient:
         if smtputf8:
             params["SMTPUTF8"] = None
         self._dirty = True
+        self._rcpt_params = rcpt_params
         if chunking:
             result = await self._send_bdat(data, mail_from, rcpt_tos, params)
         else:
@@ -480,7 +495,7 @@ class SMTPClient:
         rcpt_replies: dict[str, Response] = {}
         if conn.has_extension("PIPELINING"):
             batch = [conn.mail(mail_from, params)]
-            batch += [conn.rcpt(rcpt) for rcpt in rcpt_tos]
+            batch += [conn.rcpt(rcpt, self._rcpt_params.get(rcpt)) for rcpt in rcpt_tos]
             await self._write(b"".join(batch + tail()))
             mail_reply = (await self._reply()).response
             for rcpt in rcpt_tos:
@@ -490,7 +505,7 @@ class SMTPClient:
         if not mail_reply.is_success:
             return mail_reply, rcpt_replies
         for rcpt in rcpt_tos:
-            rcpt_replies[rcpt] = await self._command(conn.rcpt(rcpt))
+            rcpt_replies[rcpt] = await self._command(conn.rcpt(rcpt, self._rcpt_params.get(rcpt)))
         return mail_reply, rcpt_replies
 
     def _decided(

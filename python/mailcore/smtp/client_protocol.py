@@ -47,6 +47,8 @@ __all__ = [
     "Response",
     "SMTPResponseError",
     "check_argument",
+    "format_params",
+    "xtext",
 ]
 
 
@@ -312,13 +314,13 @@ class ClientConnection:
         """MAIL FROM:<address> with ESMTP parameters (value None for a bare keyword)."""
         self._accepted = []
         _check_arg(address, "address")
-        line = f"MAIL FROM:<{address}>" + _params(params)
+        line = f"MAIL FROM:<{address}>" + format_params(params)
         return self._command("MAIL", line, address)
 
     def rcpt(self, address: str, params: Mapping[str, str | None] | None = None) -> bytes:
         """RCPT TO:<address> with ESMTP parameters."""
         _check_arg(address, "address")
-        return self._command("RCPT", f"RCPT TO:<{address}>" + _params(params), address)
+        return self._command("RCPT", f"RCPT TO:<{address}>" + format_params(params), address)
 
     def data(self) -> bytes:
         """DATA; send :meth:`body` once its reply is 354."""
@@ -494,7 +496,13 @@ def _parse_ehlo(lines: tuple[str, ...]) -> dict[str, str]:
     return extensions
 
 
-def _params(params: Mapping[str, str | None] | None) -> str:
+def format_params(params: Mapping[str, str | None] | None) -> str:
+    """Format ESMTP parameters for MAIL or RCPT (" KEY=VALUE KEY2"), checking each.
+
+    A bad keyword, or a value with CR, LF, NUL, space or "=", raises
+    :class:`LocalProtocolError`. Values of DSN parameters (ENVID, ORCPT)
+    must be :func:`xtext` already.
+    """
     # RFC 5321 4.1.2: esmtp-param = esmtp-keyword ["=" esmtp-value]
     if not params:
         return ""
@@ -511,3 +519,16 @@ def _params(params: Mapping[str, str | None] | None) -> str:
                 raise LocalProtocolError(f"bad ESMTP parameter value {value!r}")
             out.append(f"{key}={value}")
     return " " + " ".join(out)
+
+
+def xtext(value: str) -> str:
+    """Encode ``value`` as RFC 3461 xtext (for ENVID= and ORCPT=).
+
+    xtext = *( xchar / hexchar ); xchar is "!" to "~" except "+" and "=";
+    hexchar = "+" followed by two upper-case hex digits. Non-ASCII text is
+    encoded as its UTF-8 bytes.
+    """
+    return "".join(
+        chr(b) if 33 <= b <= 126 and b not in (0x2B, 0x3D) else f"+{b:02X}"
+        for b in value.encode("utf-8")
+    )
