@@ -969,3 +969,23 @@ async def test_dsn_parameters_reach_the_server() -> None:
         b"RCPT TO:<c@x.org>\r\nDATA\r\n"
     )
     assert bytes(srv.raw).endswith(b"x\r\n.\r\nQUIT\r\n")
+
+
+async def test_concurrent_sends_share_one_connection_in_turn() -> None:
+    srv = ScriptServer(ehlo=("PIPELINING", "SMTPUTF8", "8BITMIME"))
+    async with (
+        srv.running(),
+        SMTPClient("127.0.0.1", srv.port, local_hostname="c.test", limits=FAST) as c,
+    ):
+        results = await asyncio.gather(
+            *(
+                c.send_message(b"Subject: %d\r\n\r\nbody\r\n" % i, "a@x.org", ["b@x.org"])
+                for i in range(5)
+            ),
+            # Raw UTF-8 in a header asks for SMTPUTF8 (RFC 6532).
+            c.send_message("Subject: ñ\r\n\r\nx\r\n".encode(), "a@x.org", ["b@x.org"]),
+        )
+    assert all(r.ok for r in results)
+    assert sorted(srv.messages)[:5] == [b"Subject: %d\r\n\r\nbody\r\n" % i for i in range(5)]
+    assert bytes(srv.raw).count(b"MAIL FROM:<a@x.org>\r\n") == 5
+    assert b"MAIL FROM:<a@x.org> BODY=8BITMIME SMTPUTF8\r\n" in srv.raw

@@ -129,8 +129,11 @@ def _copy_message(msg: email.message.EmailMessage) -> email.message.EmailMessage
 
 
 def _message_wants_utf8(msg: email.message.EmailMessage | bytes) -> bool:
+    # RFC 6532 header fields (raw UTF-8) need SMTPUTF8; an 8-bit body alone
+    # needs only 8BITMIME.
     if isinstance(msg, bytes | bytearray | memoryview):
-        return False
+        head = bytes(msg).split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        return not head.isascii()
     return any(not str(value).isascii() for value in msg.values())
 
 
@@ -197,6 +200,8 @@ class SMTPClient:
         self._wire: Wire | None = None
         self._dirty = False
         self._rcpt_params: dict[str, dict[str, str | None]] = {}
+        # One transaction at a time on one connection, whoever calls.
+        self._lock = asyncio.Lock()
 
     # ---------------------------------------------------------- plumbing ---
 
@@ -434,6 +439,17 @@ class SMTPClient:
         (too big for its SIZE, or UTF-8 addresses without SMTPUTF8), or an
         argument was refused before anything was sent.
         """
+        async with self._lock:
+            return await self._send_locked(msg, mail_from, rcpt_tos, mail_options, rcpt_options)
+
+    async def _send_locked(
+        self,
+        msg: email.message.EmailMessage | bytes,
+        mail_from: str,
+        rcpt_tos: Sequence[str],
+        mail_options: Mapping[str, str | None] | None,
+        rcpt_options: Mapping[str, Mapping[str, str | None]] | None,
+    ) -> SendResult:
         if not rcpt_tos:
             raise ValueError("no recipients")
         conn = self.conn
