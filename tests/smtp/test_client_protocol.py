@@ -471,3 +471,20 @@ def test_xtext(text: str, encoded: str) -> None:
     assert format_params({"ORCPT": xtext(text)} if text else None) == (
         f" ORCPT={encoded}" if text else ""
     )
+
+
+def test_many_pipelined_replies_in_one_read_are_not_one_long_reply() -> None:
+    conn = ClientConnection(limits=SMTPClientLimits(reply_lines=5))
+    feed(conn, [b"220 hi\r\n"])
+    conn.ehlo("me")
+    feed(conn, [b"250-mx\r\n250 PIPELINING\r\n"])
+    conn.mail("a@x")
+    for i in range(300):
+        conn.rcpt(f"r{i}@x")
+    events = feed(conn, [b"250 ok\r\n" * 301])
+    assert len(events) == 301
+    assert conn.accepted_recipients == [f"r{i}@x" for i in range(300)]
+    # Four continuation lines and an end line is the most a reply may have.
+    conn.noop()
+    (event,) = feed(conn, [b"250-1\r\n250-2\r\n250-3\r\n250-4\r\n250 5\r\n"])
+    assert len(event.response.text_lines) == 5

@@ -203,6 +203,7 @@ class ClientConnection:
         self._reader = _core.LineReader(self._limits.reply_line)
         # Reply lines read but not yet part of a returned reply.
         self._lines: list[bytes] = []
+        self._run = 0
         self._pending: deque[_Pending] = deque([_Pending("GREETING", "")])
         self._per_recipient: deque[str] = deque()
         self._state = ClientState.GREETING
@@ -376,7 +377,10 @@ class ClientConnection:
             if isinstance(line, _core.LineError):
                 raise RemoteProtocolError(f"bad reply line ({line.kind.name}, {line.length} bytes)")
             self._lines.append(line)
-            if len(self._lines) > self._limits.reply_lines:
+            # Only one reply's lines count: a pipelined batch may bring a
+            # reply for each of a thousand recipients at once.
+            self._run = self._run + 1 if line[3:4] == b"-" else 0
+            if self._run >= self._limits.reply_lines:
                 raise RemoteProtocolError("multi-line reply has too many lines")
 
     @staticmethod
