@@ -989,3 +989,23 @@ async def test_concurrent_sends_share_one_connection_in_turn() -> None:
     assert sorted(srv.messages)[:5] == [b"Subject: %d\r\n\r\nbody\r\n" % i for i in range(5)]
     assert bytes(srv.raw).count(b"MAIL FROM:<a@x.org>\r\n") == 5
     assert b"MAIL FROM:<a@x.org> BODY=8BITMIME SMTPUTF8\r\n" in srv.raw
+
+
+async def test_bdat_without_pipelining_waits_for_each_chunk() -> None:
+    limits = SMTPClientLimits(command_timeout=3, data_end_timeout=3, bdat_chunk=4)
+    srv = ScriptServer(ehlo=("CHUNKING",))
+    async with (
+        srv.running(),
+        SMTPClient("127.0.0.1", srv.port, local_hostname="c.test", limits=limits) as c,
+    ):
+        result = await c.send_message(b"abcdefghij", "a@x.org", ["nobody@x.org", "b@x.org"])
+        refused = await c.send_message(b"zz", "a@x.org", ["nobody@x.org"])
+    assert result.delivered == ["b@x.org"]
+    assert not refused.delivered
+    assert srv.messages == [b"abcdefghij\r\n"]
+    assert bytes(srv.raw) == (
+        b"EHLO c.test\r\nMAIL FROM:<a@x.org>\r\nRCPT TO:<nobody@x.org>\r\nRCPT TO:<b@x.org>\r\n"
+        b"BDAT 4\r\nabcdBDAT 4\r\nefghBDAT 4 LAST\r\nij\r\n"
+        # No recipient accepted: no chunk is sent.
+        b"MAIL FROM:<a@x.org>\r\nRCPT TO:<nobody@x.org>\r\nQUIT\r\n"
+    )
