@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mailcore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_send_parser(sub)
 
     codec = sub.add_parser(
         "codec",
@@ -209,3 +210,89 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     result: int = handler(args, sys.stdout.buffer)
     return result
+
+
+# ------------------------------------------------------------------ send ---
+
+
+def _split_server(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise argparse.ArgumentTypeError(f"expected ADDR:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _cmd_send(args: argparse.Namespace, out: BinaryIO) -> int:
+    import email.message
+    import email.utils
+    import os
+
+    from mailcore.errors import MailcoreError
+    from mailcore.smtp.client import send
+
+    host, port = args.server
+    msg = email.message.EmailMessage()
+    msg["From"] = args.sender
+    msg["To"] = ", ".join(args.to)
+    if args.subject is not None:
+        msg["Subject"] = args.subject
+    msg["Date"] = email.utils.formatdate(localtime=True)
+    msg["Message-ID"] = email.utils.make_msgid()
+    msg.set_content(sys.stdin.buffer.read().decode("utf-8", "replace"))
+    from mailcore.tls import client_context
+
+    context = None
+    if args.tls or args.starttls:
+        context = client_context(args.cafile)
+    password = None
+    if args.auth is not None:
+        # Never on the command line, where ps and shell history would show it.
+        password = os.environ.get("MAILCORE_PASSWORD")
+        if password is None:
+            import getpass
+
+            password = getpass.getpass(f"Password for {args.auth}: ")
+    try:
+        result = send(
+            msg,
+            host=host,
+            port=port,
+            mail_from=args.sender,
+            rcpt_tos=args.to,
+            starttls=args.starttls,
+            implicit_tls=args.tls,
+            ssl_context=context,
+            username=args.auth,
+            password=password,
+            lmtp=args.lmtp,
+        )
+    except (MailcoreError, OSError) as exc:
+        print(f"mailcore send: {exc}", file=sys.stderr)
+        return 1
+    for rcpt, response in result.recipients.items():
+        out.write(f"{rcpt}: {response}\n".encode())
+    out.flush()
+    return 0 if result.ok else 1
+
+
+def _add_send_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    send = sub.add_parser(
+        "send",
+        help="send a message read from stdin over SMTP (or LMTP)",
+        description="Read the message body from stdin and send it. The password for "
+        "--auth comes from $MAILCORE_PASSWORD or a prompt, never from the command line. "
+        "Exit status 0 if every recipient was accepted, 1 otherwise.",
+    )
+    send.add_argument(
+        "--server", type=_split_server, default=("127.0.0.1", 2525), metavar="ADDR:PORT"
+    )
+    send.add_argument("--from", dest="sender", required=True, metavar="ADDRESS")
+    send.add_argument("--to", action="append", required=True, metavar="ADDRESS")
+    send.add_argument("--subject")
+    tls = send.add_mutually_exclusive_group()
+    tls.add_argument("--starttls", action="store_true", help="upgrade with STARTTLS (required)")
+    tls.add_argument("--tls", action="store_true", help="implicit TLS (port 465 style)")
+    send.add_argument("--cafile", help="trust the CA certificates in this PEM file")
+    send.add_argument("--auth", metavar="USER", help="log in as USER")
+    send.add_argument("--lmtp", action="store_true", help="speak LMTP (LHLO) instead of SMTP")
+    send.set_defaults(handler=_cmd_send)

@@ -93,3 +93,31 @@ class Limits:
 
     smtp: SMTPLimits = field(default_factory=SMTPLimits)
     pop3: POP3Limits = field(default_factory=POP3Limits)
+
+
+@dataclass(frozen=True, slots=True)
+class SMTPClientLimits:
+    """Bounds and timeouts of the SMTP and LMTP client (``mailcore.smtp.client``)."""
+
+    # RFC 5321 4.5.3.1.5 puts a reply line at 512 octets, but servers send
+    # longer EHLO lines, and an AUTH challenge may be as long as RFC 4954's
+    # 12288-octet SASL line; a longer line is a protocol error, not memory.
+    reply_line: int = 16 * KIB
+    # Lines in one multi-line reply (an EHLO list has about 15); more ends
+    # the session instead of growing a list without bound.
+    reply_lines: int = 200
+    # Not in the RFC; Postfix smtp_connect_timeout is 30 s, a TLS handshake
+    # gets the same (Postfix smtp_starttls_timeout 300 s is for slow links).
+    connect_timeout: float = 30.0
+    # RFC 5321 4.5.3.2: the client waits 5 minutes for the greeting and for
+    # replies to MAIL, RCPT and other commands, 2 minutes for the 354 to DATA,
+    # 3 minutes for each data block to be taken, and 10 minutes for the reply
+    # after the end of data (the server may be delivering).
+    greeting_timeout: float = 300.0
+    command_timeout: float = 300.0
+    data_init_timeout: float = 120.0
+    data_block_timeout: float = 180.0
+    data_end_timeout: float = 600.0
+    # RFC 3030 leaves the BDAT chunk size to the client; 1 MiB keeps memory
+    # bounded per write while needing few round trips without PIPELINING.
+    bdat_chunk: int = MIB

@@ -569,3 +569,31 @@ def test_unknown_mechanism_names() -> None:
 def test_bad_nonce_source_is_refused() -> None:
     with pytest.raises(ValueError, match="nonce"):
         client_mechanism("SCRAM-SHA-256", "u", "p", nonce=lambda: b"a,b")
+
+
+def test_scram_client_takes_server_final_as_a_challenge() -> None:
+    # SMTP AUTH carries server-final in a 334; the client answers with nothing.
+    client = client_mechanism("SCRAM-SHA-256", "user", "pencil")
+    first = client.initial()
+    assert first is not None
+    server, server_first = scram_server_first(first)
+    step = server.step(client.respond(server_first))
+    assert isinstance(step, Success) and step.final is not None
+    assert not client.server_verified
+    assert client.respond(step.final) == b""
+    assert client.server_verified
+    # A second server-final is not accepted.
+    with pytest.raises(AuthError):
+        client.respond(step.final)
+    assert client_mechanism("PLAIN", "u", "p").server_verified
+
+
+def test_scram_client_refuses_a_forged_server_final() -> None:
+    client = client_mechanism("SCRAM-SHA-256", "user", "pencil")
+    first = client.initial()
+    assert first is not None
+    _, server_first = scram_server_first(first)
+    client.respond(server_first)
+    with pytest.raises(AuthError, match="signature"):
+        client.respond(b"v=" + base64.b64encode(bytes(32)))
+    assert not client.server_verified

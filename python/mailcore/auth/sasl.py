@@ -714,6 +714,13 @@ class ClientMechanism:
         """Check the server's final data (SCRAM's signature); True for other mechanisms."""
         return True
 
+    @property
+    def server_verified(self) -> bool:
+        """Whether the server has proved it knows the credentials (always True
+        for mechanisms without mutual authentication; SCRAM: after a good
+        server signature). A client must not trust a success reply before."""
+        return True
+
 
 class _ClientPlain(ClientMechanism):
     name = "PLAIN"
@@ -778,6 +785,7 @@ class _ClientScramSha256(ClientMechanism):
         self._client_first_bare = b"n=" + _encode_saslname(prepared) + b",r=" + self._cnonce
         self._server_signature: bytes | None = None
         self._responded = False
+        self._verified = False
 
     def initial(self) -> bytes | None:
         return self._gs2_header + self._client_first_bare
@@ -790,7 +798,11 @@ class _ClientScramSha256(ClientMechanism):
                 raise AuthError("SCRAM: no client-first message")
             return first
         if self._responded:
-            raise AuthError("SCRAM: unexpected challenge after client-final")
+            # SMTP and IMAP carry the server-final message as one more
+            # challenge, answered with an empty response (RFC 4954 section 4).
+            if self._verified or not self.verify_final(challenge):
+                raise AuthError("SCRAM: the server's signature does not match")
+            return b""
         self._responded = True
         attrs = _parse_attrs(challenge)
         if attrs is None or len(attrs) < 3:
@@ -824,7 +836,14 @@ class _ClientScramSha256(ClientMechanism):
         if expected is None or not data.startswith(b"v="):
             return False
         got = _unb64(data[2:].split(b",", 1)[0])
-        return got is not None and hmac.compare_digest(got, expected)
+        if got is None or not hmac.compare_digest(got, expected):
+            return False
+        self._verified = True
+        return True
+
+    @property
+    def server_verified(self) -> bool:
+        return self._verified
 
 
 def client_mechanism(
