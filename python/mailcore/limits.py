@@ -79,6 +79,9 @@ class POP3Limits:
     # Largest message the client accepts from RETR/TOP (memory bound on the
     # client side only; the server streams).
     message_size: int = 100 * MIB
+    # Sessions per listener set; one more is answered "-ERR [SYS/TEMP]" and
+    # closed (Dovecot's pop3-login process_limit/client_limit play this part).
+    connections: int = 1000
     # Messages the server starts reading ahead while a pipelining client's
     # next RETRs wait (each holds at most one store chunk, 256 KiB).
     read_ahead: int = 4

@@ -307,3 +307,15 @@ async def test_login_delay(tmp_path: Path, ca: trustme.CA) -> None:
             await pop.login(USER, PASSWORD)
         assert early.value.code == "LOGIN-DELAY"
         await pop.aclose()
+
+
+async def test_connection_limit(tmp_path: Path, ca: trustme.CA) -> None:
+    async with running_server(tmp_path, ca, limits=POP3Limits(connections=1)) as server:
+        first = await POP3Client.connect("127.0.0.1", server.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        assert await asyncio.wait_for(reader.read(), 5) == (
+            b"-ERR [SYS/TEMP] Too many connections.\r\n"
+        )
+        writer.close()
+        await writer.wait_closed()
+        await first.quit()

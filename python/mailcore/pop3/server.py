@@ -130,10 +130,11 @@ class POP3Server:
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
+            busy = len(self._sessions) >= self.limits.connections
             if task is not None:
                 self._sessions.add(task)
             try:
-                await _Session(self, reader, writer, implicit_tls).run()
+                await _Session(self, reader, writer, implicit_tls).run(refuse=busy)
             finally:
                 if task is not None:
                     self._sessions.discard(task)
@@ -212,10 +213,15 @@ class _Session:
             self.writer.write(data)
             await self.writer.drain()
 
-    async def run(self) -> None:
+    async def run(self, *, refuse: bool = False) -> None:
         try:
             async with self.stack:
                 self.stack.push_async_callback(self.drop_read_ahead)
+                if refuse:
+                    # Over limits.connections: say so instead of a greeting.
+                    self.conn.refuse(replies.SYS_TEMP.with_text("Too many connections."))
+                    await self.flush()
+                    return
                 self.conn.greet()
                 await self.flush()
                 await self.loop()
