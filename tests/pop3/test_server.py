@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import trustme
 
+from mailcore.auth.accounts import Accounts
 from mailcore.limits import POP3Limits
 from mailcore.pop3.client import POP3Client, POP3ReplyError
 from mailcore.pop3.protocol import apop_digest
-from mailcore.pop3.server import uidl_for
+from mailcore.pop3.server import POP3Server, uidl_for
+from mailcore.store import MaildirStore
 from tests.pop3.serverkit import PASSWORD, USER, running_server
 
 SEED_MESSAGE = (
@@ -319,3 +321,13 @@ async def test_connection_limit(tmp_path: Path, ca: trustme.CA) -> None:
         writer.close()
         await writer.wait_closed()
         await first.quit()
+
+
+def test_unknown_mechanism_is_refused_at_configuration(tmp_path: Path) -> None:
+    store = MaildirStore(tmp_path)
+    accounts = Accounts(tmp_path)
+    try:
+        with pytest.raises(ValueError, match="GSSAPI"):
+            POP3Server(store, accounts, mechanisms=("PLAIN", "GSSAPI"))
+    finally:
+        accounts.close()

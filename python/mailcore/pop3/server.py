@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 
 from mailcore.auth.sasl import (
+    SERVER_MECHANISMS,
     Challenge,
     CheckPassword,
     CredentialSource,
@@ -108,7 +109,10 @@ class POP3Server:
         self.tls = tls
         self.allow_plaintext_auth = allow_plaintext_auth
         self.apop = apop
-        self.mechanisms = tuple(mechanisms)
+        self.mechanisms = tuple(m.upper() for m in mechanisms)
+        unknown = set(self.mechanisms) - set(SERVER_MECHANISMS)
+        if unknown:
+            raise ValueError(f"no SASL server mechanism for {sorted(unknown)}")
         self.mailbox = mailbox
         self.expire = expire
         self.login_delay = login_delay
@@ -284,6 +288,8 @@ class _Session:
                 await self.login(account)
             elif self.mech is not None:
                 await self.sasl(self.mech.step(event.data))
+            else:  # not reachable: the machine only asks during an exchange
+                await self.login(None)
         elif isinstance(event, events.AuthCancelled):
             self.mech = None
             self.sasl_account = None
