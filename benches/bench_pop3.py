@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,7 +151,7 @@ def list_target(request: pytest.FixtureRequest) -> Iterator[tuple[Target, int, i
     yield from _serve(request.param, [_message(n, 600) for n in range(count)])
 
 
-def _serve(name: str, messages: list[bytes]) -> Iterator[tuple[Target, int, int]]:
+def _serve(name: str, messages: list[bytes]) -> Generator[tuple[Target, int, int], None, None]:
     """Start server ``name`` holding ``messages``; yield it, the count and the octets."""
     count, total = len(messages), sum(map(len, messages))
     if name == "mailcore":
@@ -193,3 +193,51 @@ def test_list_uidl(benchmark: BenchmarkFixture, list_target: tuple[Target, int, 
     target, count, _total = list_target
     listed = _timed(benchmark, lambda: asyncio.run(_list_uidl(target.port)), 5)
     assert listed == count
+
+
+def interleaved(rounds: int = 7) -> dict[str, dict[str, float]]:
+    """Time both servers in alternating rounds (fairer on a shared machine).
+
+    Returns workload → {"mailcore": median s, "dovecot": median s}.
+    """
+    import statistics
+    import time
+
+    results: dict[str, dict[str, float]] = {}
+    workloads = {
+        "RETR 1000 x 100 KiB": [_message(n, RETR_SIZE) for n in range(RETR_COUNT)],
+        "LIST+UIDL of 10000": [_message(n, 600) for n in range(LIST_COUNT)],
+    }
+    for name, messages in workloads.items():
+        count = len(messages)
+
+        def run(port: int, count: int = count, name: str = name) -> int:
+            if name.startswith("RETR"):
+                return asyncio.run(_retr_all(port, count))
+            return asyncio.run(_list_uidl(port))
+
+        times: dict[str, list[float]] = {"mailcore": [], "dovecot": []}
+        mailcore = _serve("mailcore", messages)
+        dovecot = _serve("dovecot", messages)
+        try:
+            targets = [next(mailcore)[0], next(dovecot)[0]]
+            for _ in range(rounds):
+                for target in targets:
+                    started = time.perf_counter()
+                    run(target.port)
+                    times[target.name].append(time.perf_counter() - started)
+        finally:
+            mailcore.close()
+            dovecot.close()
+        results[name] = {k: statistics.median(v) for k, v in times.items()}
+    return results
+
+
+if __name__ == "__main__":
+    # python -m benches.bench_pop3: alternating rounds, medians and the ratio.
+    for workload, medians in interleaved().items():
+        ratio = medians["dovecot"] / medians["mailcore"]
+        print(
+            f"{workload}: mailcore {medians['mailcore'] * 1000:.0f} ms, "
+            f"dovecot {medians['dovecot'] * 1000:.0f} ms, mailcore/dovecot {ratio:.2f}x"
+        )
