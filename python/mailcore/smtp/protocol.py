@@ -27,7 +27,7 @@ import binascii
 import enum
 import re
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
 
@@ -122,48 +122,48 @@ class Input(enum.Enum):
     CLOSE = enum.auto()
 
 
-S, I = State, Input
-_COMMAND_STATES = (S.REFUSED, S.NEED_HELO, S.READY, S.MAIL, S.RCPT, S.BDAT_MORE)
-_TRANSACTION = (S.MAIL, S.RCPT, S.BDAT_MORE)
+_S, _I = State, Input
+_COMMAND_STATES = (_S.REFUSED, _S.NEED_HELO, _S.READY, _S.MAIL, _S.RCPT, _S.BDAT_MORE)
+_TRANSACTION = (_S.MAIL, _S.RCPT, _S.BDAT_MORE)
 
 TRANSITIONS: dict[tuple[State, Input], State] = {
-    (S.GREETING, I.GREETED): S.NEED_HELO,
-    (S.GREETING, I.GREETING_REFUSED): S.REFUSED,
-    **{(s, I.HELO): S.READY for s in (S.NEED_HELO, S.READY, *_TRANSACTION)},
-    (S.READY, I.MAIL): S.MAIL,
-    (S.MAIL, I.RCPT): S.RCPT,
-    (S.RCPT, I.RCPT): S.RCPT,
-    (S.RCPT, I.DATA): S.DATA,
-    (S.RCPT, I.BDAT): S.BDAT,
-    (S.BDAT_MORE, I.BDAT): S.BDAT,
-    **{(s, I.BDAT_DISCARD): S.BDAT_DISCARD for s in _COMMAND_STATES},
-    (S.BDAT, I.CHUNK_DONE): S.BDAT_MORE,
-    (S.DATA, I.BODY_DONE): S.READY,
-    (S.BDAT, I.BODY_DONE): S.READY,
-    (S.DATA, I.BODY_FAILED): S.READY,
-    (S.BDAT, I.BODY_FAILED): S.READY,
-    **{(s, I.RSET): S.READY for s in (S.READY, *_TRANSACTION)},
-    (S.NEED_HELO, I.RSET): S.NEED_HELO,
-    (S.REFUSED, I.RSET): S.REFUSED,
-    (S.READY, I.STARTTLS): S.TLS_PENDING,
-    (S.TLS_PENDING, I.TLS_DONE): S.NEED_HELO,
-    (S.READY, I.AUTH): S.AUTH,
-    (S.AUTH, I.AUTH_DONE): S.READY,
-    **{(s, I.CLOSE): S.CLOSED for s in State},
+    (_S.GREETING, _I.GREETED): _S.NEED_HELO,
+    (_S.GREETING, _I.GREETING_REFUSED): _S.REFUSED,
+    **{(s, _I.HELO): _S.READY for s in (_S.NEED_HELO, _S.READY, *_TRANSACTION)},
+    (_S.READY, _I.MAIL): _S.MAIL,
+    (_S.MAIL, _I.RCPT): _S.RCPT,
+    (_S.RCPT, _I.RCPT): _S.RCPT,
+    (_S.RCPT, _I.DATA): _S.DATA,
+    (_S.RCPT, _I.BDAT): _S.BDAT,
+    (_S.BDAT_MORE, _I.BDAT): _S.BDAT,
+    **{(s, _I.BDAT_DISCARD): _S.BDAT_DISCARD for s in _COMMAND_STATES},
+    (_S.BDAT, _I.CHUNK_DONE): _S.BDAT_MORE,
+    (_S.DATA, _I.BODY_DONE): _S.READY,
+    (_S.BDAT, _I.BODY_DONE): _S.READY,
+    (_S.DATA, _I.BODY_FAILED): _S.READY,
+    (_S.BDAT, _I.BODY_FAILED): _S.READY,
+    **{(s, _I.RSET): _S.READY for s in (_S.READY, *_TRANSACTION)},
+    (_S.NEED_HELO, _I.RSET): _S.NEED_HELO,
+    (_S.REFUSED, _I.RSET): _S.REFUSED,
+    (_S.READY, _I.STARTTLS): _S.TLS_PENDING,
+    (_S.TLS_PENDING, _I.TLS_DONE): _S.NEED_HELO,
+    (_S.READY, _I.AUTH): _S.AUTH,
+    (_S.AUTH, _I.AUTH_DONE): _S.READY,
+    **{(s, _I.CLOSE): _S.CLOSED for s in State},
 }
 """``(state, input) -> new state``; anything else is a bug in the machine or adapter."""
 
 _ANY = frozenset(_COMMAND_STATES)
-_GREETED = frozenset((S.NEED_HELO, S.READY, *_TRANSACTION))
+_GREETED = frozenset((_S.NEED_HELO, _S.READY, *_TRANSACTION))
 ALLOWED: dict[bytes, frozenset[State]] = {
     b"EHLO": _GREETED,
     b"HELO": _GREETED,
     b"LHLO": _GREETED,
-    b"MAIL": frozenset((S.READY,)),
-    b"RCPT": frozenset((S.MAIL, S.RCPT)),
-    b"DATA": frozenset((S.RCPT,)),
-    b"STARTTLS": frozenset((S.READY,)),
-    b"AUTH": frozenset((S.READY,)),
+    b"MAIL": frozenset((_S.READY,)),
+    b"RCPT": frozenset((_S.MAIL, _S.RCPT)),
+    b"DATA": frozenset((_S.RCPT,)),
+    b"STARTTLS": frozenset((_S.READY,)),
+    b"AUTH": frozenset((_S.READY,)),
     b"RSET": _ANY,
     b"NOOP": _ANY,
     b"QUIT": _ANY,
@@ -176,8 +176,6 @@ BDAT is absent: it is read in every command state (its bytes must be consumed)."
 HELP_COMMANDS = ["EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "HELP"]
 _HTTP_VERBS = frozenset((b"GET", b"POST", b"HEAD", b"PUT", b"CONNECT", b"OPTIONS", b"DELETE"))
 _NOT_IMPLEMENTED = frozenset((b"EXPN", b"TURN", b"ETRN", b"SEND", b"SOML", b"SAML", b"ATRN"))
-_MAIL_PARAMS = frozenset(("SIZE", "BODY", "SMTPUTF8", "RET", "ENVID", "AUTH"))
-_RCPT_PARAMS = frozenset(("NOTIFY", "ORCPT"))
 _NOTIFY = frozenset(("SUCCESS", "FAILURE", "DELAY"))
 _XTEXT = re.compile(r"\+([0-9A-F]{2})")
 
@@ -193,6 +191,51 @@ def decode_xtext(value: str) -> str:
     if any(c in decoded for c in "\r\n\0"):
         raise ValueError("xtext: CR, LF or NUL")
     return decoded
+
+
+def _xtext_ok(value: str | None, limit: int) -> bool:
+    if value is None:
+        return False
+    try:
+        return len(decode_xtext(value)) <= limit
+    except ValueError:
+        return False
+
+
+def _notify_ok(value: str | None) -> bool:
+    # RFC 3461 4.1: "NEVER" alone, or a comma list of SUCCESS, FAILURE, DELAY.
+    words = (value or "").upper().split(",")
+    return words == ["NEVER"] or (set(words) <= _NOTIFY and len(set(words)) == len(words))
+
+
+def _orcpt_ok(value: str | None) -> bool:
+    # RFC 3461 4.2: ORCPT=addr-type ";" xtext
+    kind, sep, rest = (value or "").partition(";")
+    return bool(sep and kind) and _xtext_ok(rest, 500)
+
+
+_ParamRule = tuple[Callable[[str | None], bool], str]
+
+# MAIL parameters this server knows (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531
+# SMTPUTF8, RFC 3461 RET/ENVID, RFC 4954 AUTH), with the usage sent on error.
+_MAIL_PARAM_RULES: dict[str, _ParamRule] = {
+    "SIZE": (lambda v: v is not None and v.isdigit() and len(v) <= 20, "Syntax: SIZE=number"),
+    "BODY": (
+        lambda v: v is not None and v.upper() in ("7BIT", "8BITMIME"),
+        "Syntax: BODY=7BIT or BODY=8BITMIME",
+    ),
+    "SMTPUTF8": (lambda v: v is None, "SMTPUTF8 takes no value"),
+    "RET": (
+        lambda v: v is not None and v.upper() in ("FULL", "HDRS"),
+        "Syntax: RET=FULL or RET=HDRS",
+    ),
+    "ENVID": (lambda v: _xtext_ok(v, 100), "ENVID must be xtext"),
+    "AUTH": (lambda v: _xtext_ok(v, 500), "AUTH must be xtext"),
+}
+_RCPT_PARAM_RULES: dict[str, _ParamRule] = {
+    "NOTIFY": (_notify_ok, "Syntax: NOTIFY=NEVER or SUCCESS,FAILURE,DELAY"),
+    "ORCPT": (_orcpt_ok, "Syntax: ORCPT=addr-type;xtext"),
+}
 
 
 def received_header(
@@ -245,8 +288,8 @@ class ServerConnection:
         tls_available: STARTTLS can be offered (the adapter has a context).
         tls_active: the session already runs over TLS (implicit TLS).
         auth_mechanisms: SASL mechanisms to offer (e.g. ``["PLAIN", "LOGIN"]``);
-            empty when there is no credential source.
-        auth_requires_tls: offer AUTH only inside TLS (RFC 4954 section 4).
+            empty when there is no credential source. Offered only inside
+            TLS unless ``limits.auth_requires_tls`` is off.
     """
 
     def __init__(
@@ -258,7 +301,6 @@ class ServerConnection:
         tls_available: bool = False,
         tls_active: bool = False,
         auth_mechanisms: Sequence[str] = (),
-        auth_requires_tls: bool = True,
     ) -> None:
         self.hostname = hostname
         self.limits = limits if limits is not None else SMTPLimits()
@@ -266,7 +308,6 @@ class ServerConnection:
         self.tls_available = tls_available
         self.tls_active = tls_active
         self.auth_mechanisms = [m.upper() for m in auth_mechanisms]
-        self.auth_requires_tls = auth_requires_tls
         self.authenticated: str | None = None
         self.extended = False
         self.errors = 0
@@ -444,7 +485,7 @@ class ServerConnection:
             self.errors += 1
             if self.errors >= self.limits.errors:
                 self._out.append(R.TOO_MANY_ERRORS.to_bytes(self.limits.enhanced_status_codes))
-                self._state = State.CLOSED
+                self._move(Input.CLOSE)
                 self._events.append(Close(R.TOO_MANY_ERRORS))
 
     def _take_raw(self) -> bytes:
@@ -490,7 +531,7 @@ class ServerConnection:
         return caps
 
     def _offered_mechanisms(self) -> list[str]:
-        if self.auth_requires_tls and not self.tls_active:
+        if self.limits.auth_requires_tls and not self.tls_active:
             return []
         return self.auth_mechanisms
 
@@ -510,12 +551,16 @@ class ServerConnection:
                 self._emit(R.BARE_LINE_END_COMMAND)
             return True
         if self._state is State.AUTH:
-            self._auth_response(line)
+            if len(line) + 2 > self.limits.auth_line:
+                self._end_auth(R.AUTH_LINE_TOO_LONG)
+            else:
+                self._auth_response(line)
             return True
         verb, _, arg = line.partition(b" ")
         verb = verb.upper()
-        if len(line) + 2 > self.limits.command_line and verb != b"AUTH":
-            self._emit(R.LINE_TOO_LONG)
+        bound = self.limits.auth_line if verb == b"AUTH" else self.limits.command_line
+        if len(line) + 2 > bound:
+            self._emit(R.AUTH_LINE_TOO_LONG if verb == b"AUTH" else R.LINE_TOO_LONG)
             return True
         if b"\0" in line:
             self._emit(R.SYNTAX_ERROR.with_text("NUL in command"))
@@ -612,33 +657,15 @@ class ServerConnection:
 
     def _check_mail_params(self, params: Mapping[str, str | None]) -> Reply | None:
         for key, value in params.items():
-            if key not in _MAIL_PARAMS:
+            rule = _MAIL_PARAM_RULES.get(key)
+            if rule is None:
                 return R.PARAM_NOT_RECOGNIZED.with_text(f"Parameter {key} not recognized")
-            if key == "SIZE":
-                if value is None or not value.isdigit() or len(value) > 20:
-                    return R.PARAM_SYNTAX.with_text("Syntax: SIZE=number")
-                if int(value) > self.limits.message_size:
-                    return R.SIZE_EXCEEDED
-            elif key == "BODY":
-                if value is None or value.upper() not in ("7BIT", "8BITMIME"):
-                    return R.PARAM_SYNTAX.with_text("Syntax: BODY=7BIT or BODY=8BITMIME")
-            elif key == "SMTPUTF8":
-                if value is not None:
-                    return R.PARAM_SYNTAX.with_text("SMTPUTF8 takes no value")
-            elif key == "RET":
-                if value is None or value.upper() not in ("FULL", "HDRS"):
-                    return R.PARAM_SYNTAX.with_text("Syntax: RET=FULL or RET=HDRS")
-            elif key in ("ENVID", "AUTH"):
-                if value is None or not self._xtext_ok(value, 100 if key == "ENVID" else 500):
-                    return R.PARAM_SYNTAX.with_text(f"{key} must be xtext")
+            valid, usage = rule
+            if not valid(value):
+                return R.PARAM_SYNTAX.with_text(usage)
+            if key == "SIZE" and int(value or 0) > self.limits.message_size:
+                return R.SIZE_EXCEEDED
         return None
-
-    @staticmethod
-    def _xtext_ok(value: str, limit: int) -> bool:
-        try:
-            return len(decode_xtext(value)) <= limit
-        except ValueError:
-            return False
 
     def _cmd_rcpt(self, arg: bytes) -> None:
         if arg[:3].upper() != b"TO:":
@@ -650,19 +677,13 @@ class ServerConnection:
             self._emit(self._path_error(exc, R.BAD_RECIPIENT_SYNTAX))
             return
         for key, value in params.items():
-            if key not in _RCPT_PARAMS:
+            rule = _RCPT_PARAM_RULES.get(key)
+            if rule is None:
                 self._emit(R.PARAM_NOT_RECOGNIZED.with_text(f"Parameter {key} not recognized"))
                 return
-            if key == "NOTIFY":
-                words = (value or "").upper().split(",")
-                if words != ["NEVER"] and not (set(words) <= _NOTIFY and len(set(words)) == len(words)):
-                    self._emit(R.PARAM_SYNTAX.with_text("Syntax: NOTIFY=NEVER or SUCCESS,FAILURE,DELAY"))
-                    return
-            elif key == "ORCPT":
-                kind, sep, rest = (value or "").partition(";")
-                if not sep or not kind or not self._xtext_ok(rest, 500):
-                    self._emit(R.PARAM_SYNTAX.with_text("Syntax: ORCPT=addr-type;xtext"))
-                    return
+            if not rule[0](value):
+                self._emit(R.PARAM_SYNTAX.with_text(rule[1]))
+                return
         if self._rcpt_count >= self.limits.recipients:
             self._emit(R.TOO_MANY_RECIPIENTS, count=False)
             return
@@ -702,10 +723,10 @@ class ServerConnection:
         return True
 
     def _fail_body(self, reply: Reply) -> None:
-        self._emit(reply)
         self._clear_transaction()
         self._move(Input.BODY_FAILED)
         self._events.append(MessageAborted(reply))
+        self._emit(reply)
 
     def _end_body(self, size: int) -> None:
         due = self._rcpt_count if self.lmtp else 1
@@ -753,6 +774,8 @@ class ServerConnection:
             self._used_bdat = True
             self._bdat_size = 0
             self._events.append(BodyStart(bdat=True))
+        # Decided from the announced size, so a chunk is passed on whole or not at all.
+        self._bdat_size += size
         self._move(Input.BDAT)
 
     def _read_bdat(self) -> bool:
@@ -763,10 +786,8 @@ class ServerConnection:
             chunk, rest = data[: self._bdat_left], data[self._bdat_left :]
             self._push_back(rest)
             self._bdat_left -= len(chunk)
-            if self._state is State.BDAT:
-                self._bdat_size += len(chunk)
-                if self._bdat_size <= self.limits.message_size:
-                    self._events.append(BodyChunk(chunk))
+            if self._state is State.BDAT and self._bdat_size <= self.limits.message_size:
+                self._events.append(BodyChunk(chunk))
             if self._bdat_left:
                 return True
         if self._state is State.BDAT_DISCARD:
@@ -802,9 +823,8 @@ class ServerConnection:
         self._events.append(Close(reply))
 
     def _cmd_help(self, arg: bytes) -> None:
-        commands = [c for c in HELP_COMMANDS if c not in ("EHLO", "HELO")] if self.lmtp else []
         if self.lmtp:
-            commands.insert(0, "LHLO")
+            commands = ["LHLO", *(c for c in HELP_COMMANDS if c not in ("EHLO", "HELO"))]
         else:
             commands = list(HELP_COMMANDS)
         if self.tls_available and not self.tls_active:

@@ -25,8 +25,8 @@ __all__ = [
     "AUTH_SUCCESS",
     "AUTH_TEMPORARY_FAILURE",
     "AUTH_UNKNOWN_MECHANISM",
-    "BAD_SENDER_SYNTAX",
     "BAD_RECIPIENT_SYNTAX",
+    "BAD_SENDER_SYNTAX",
     "BAD_SEQUENCE",
     "BAD_UTF8",
     "BARE_LINE_END_BODY",
@@ -227,7 +227,9 @@ AUTH_ENCRYPTION_REQUIRED = Reply(
 """RFC 4954 section 6."""
 NO_SUCH_USER = Reply(550, "5.1.1", "No such user here")
 """RCPT refused (the seed's wording)."""
-BARE_LINE_END_BODY = Reply(550, "5.5.2", "Bare CR or LF in message body (SMTP smuggling protection)")
+BARE_LINE_END_BODY = Reply(
+    550, "5.5.2", "Bare CR or LF in message body (SMTP smuggling protection)"
+)
 """A DATA body with a bare CR or LF (Postfix smtpd_forbid_bare_newline = reject)."""
 RELAY_DENIED = Reply(554, "5.7.1", "Relay access denied")
 """Recipient outside the served domains."""
