@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Mapping
 
@@ -44,7 +45,7 @@ class Recorder(Handler):
     async def handle_RCPT(
         self, session: Session, envelope: Envelope, address: str, params: Mapping[str, str | None]
     ) -> Reply:
-        if address.split("@")[0] in ("nobody", "tittom"):
+        if address.split("@", maxsplit=1)[0] in ("nobody", "tittom"):
             return R.NO_SUCH_USER
         return R.RECIPIENT_OK
 
@@ -71,9 +72,7 @@ class RawClient:
         self.writer = writer
 
     @classmethod
-    async def connect(
-        cls, port: int, *, ssl_context: ssl.SSLContext | None = None
-    ) -> RawClient:
+    async def connect(cls, port: int, *, ssl_context: ssl.SSLContext | None = None) -> RawClient:
         reader, writer = await asyncio.open_connection(
             "127.0.0.1", port, ssl=ssl_context, server_hostname="localhost" if ssl_context else None
         )
@@ -104,7 +103,5 @@ class RawClient:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
             await self.writer.wait_closed()
-        except (ConnectionError, ssl.SSLError):
-            pass

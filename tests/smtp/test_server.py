@@ -12,7 +12,6 @@ from dataclasses import replace
 import pytest
 
 from mailcore.limits import SMTPLimits
-from mailcore.smtp import replies as R
 from mailcore.smtp.handlers import (
     AiosmtpdAdapter,
     Debugging,
@@ -225,9 +224,7 @@ async def test_starttls_discards_injected_commands_and_restarts(
         await c.send(b"STARTTLS\r\nNOOP\r\nMAIL FROM:<evil@x.example>\r\n")
         assert await c.reply() == [b"220 2.0.0 Ready to start TLS"]
         await c.writer.start_tls(client_context, server_hostname="localhost")
-        assert await c.command(b"MAIL FROM:<a@b.example>") == [
-            b"503 5.5.1 Send EHLO or HELO first"
-        ]
+        assert await c.command(b"MAIL FROM:<a@b.example>") == [b"503 5.5.1 Send EHLO or HELO first"]
         ehlo = await c.command(b"EHLO c")
         assert b"250 AUTH PLAIN LOGIN" in ehlo
         assert not any(b"STARTTLS" in line for line in ehlo)
@@ -239,7 +236,7 @@ async def test_starttls_discards_injected_commands_and_restarts(
         assert await c.command(b"DATA") == [b"354 Start mail input; end with <CRLF>.<CRLF>"]
         assert await c.command(b"hi\r\n.") == [b"250 2.0.0 Message accepted for delivery"]
         await c.close()
-    [(envelope, content)] = recorder.messages
+    [(_envelope, content)] = recorder.messages
     assert b"with ESMTPSA id" in content
     assert recorder.sessions[0].authenticated == "alice@mx.test"
     assert recorder.sessions[0].tls_version in ("TLSv1.2", "TLSv1.3")
@@ -297,7 +294,8 @@ async def test_sink_and_debugging_handlers() -> None:
 
             def send(port: int = srv.port) -> None:
                 with smtplib.SMTP("127.0.0.1", port) as s:
-                    s.sendmail("a@b.example", ["x@mx.test"], "Subject: ¡hola!\r\n\r\n¿qué tal?\r\n".encode())
+                    body = "Subject: ¡hola!\r\n\r\n¿qué tal?\r\n".encode()
+                    s.sendmail("a@b.example", ["x@mx.test"], body)
 
             await asyncio.to_thread(send)
     text = out.getvalue()
@@ -311,7 +309,7 @@ async def test_aiosmtpd_style_handler_runs_unchanged() -> None:
             self.got: list[tuple[str, list[str], bytes]] = []
 
         async def handle_RCPT(
-            self, server: object, session: object, envelope: object, address: str, options: list[str]
+            self, server: object, session: object, envelope: object, address: str, opts: list[str]
         ) -> str:
             if address.startswith("nobody"):
                 return "550 5.1.1 Unknown user"
