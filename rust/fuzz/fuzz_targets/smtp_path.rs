@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mailcore_core::smtp::{parse_mail_from, parse_rcpt_to, EnvelopePath, MAX_PATH};
+use _core::smtp::{parse_mail_from, parse_rcpt_to, EnvelopePath, MAX_PATH};
 
 const RFC5321_ALPHABET: &[u8] =
     b"0123456789abcdefghijklmnopqrstuvwxyzAB:=-<>,;@.[]\" \\+IPv6SZE\xc3\xa9";
