@@ -80,7 +80,7 @@ class RawClient:
 
     async def reply(self) -> list[bytes]:
         """Read one (possibly multi-line) reply, lines without CRLF."""
-        lines = []
+        lines: list[bytes] = []
         while True:
             line = await asyncio.wait_for(self.reader.readline(), 10)
             if not line:
