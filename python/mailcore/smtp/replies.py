@@ -111,6 +111,16 @@ class Reply:
 
     def to_bytes(self, enhanced: bool = True) -> bytes:
         """Render for the wire; ``enhanced`` adds the RFC 3463 code to every line."""
+        key = (self, enhanced)
+        cached = _RENDERED.get(key)
+        if cached is not None:
+            return cached
+        data = self._render(enhanced)
+        if len(_RENDERED) < 4096:  # catalog replies repeat; bound the odd custom ones
+            _RENDERED[key] = data
+        return data
+
+    def _render(self, enhanced: bool) -> bytes:
         prefix = f"{self.enhanced} " if enhanced and self.enhanced else ""
         lines = self.lines
         last = len(lines) - 1
@@ -119,6 +129,9 @@ class Reply:
             for i, line in enumerate(lines)
         ]
         return "".join(out).encode("utf-8")
+
+
+_RENDERED: dict[tuple[Reply, bool], bytes] = {}
 
 
 def greeting(hostname: str, text: str = "ESMTP mailcore ready") -> Reply:

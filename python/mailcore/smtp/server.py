@@ -164,6 +164,9 @@ class _SMTPSession(asyncio.Protocol):
         self._reading_paused = False
         self._body_failed = False
         self._tls_early: list[bytes] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._timed_out = False
         self._task: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------- asyncio side
@@ -284,20 +287,34 @@ class _SMTPSession(asyncio.Protocol):
         timeout = (
             limits.data_block_timeout if self.conn.state in _BODY_STATES else limits.command_timeout
         )
+        # One timer per session, re-armed only when it fires early: cheaper
+        # than a call_later() for every read.
+        self._deadline = self.loop.time() + timeout
+        if self._timer is not None and self._timer.when() > self._deadline:
+            self._timer.cancel()
+            self._timer = None
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._deadline, self._check_timeout)
         waiter = self.loop.create_future()
         self._wakeup = waiter
-        timer = self.loop.call_later(timeout, waiter.cancel)
         try:
             await waiter
-        except asyncio.CancelledError:
-            if not waiter.cancelled():
-                raise  # the task itself was cancelled
+        finally:
+            self._wakeup = None
+        if self._timed_out:
             self.conn.close(R.TIMEOUT)
             return False
-        finally:
-            timer.cancel()
-            self._wakeup = None
         return not self._lost
+
+    def _check_timeout(self) -> None:
+        self._timer = None
+        if self._wakeup is None or self._lost:
+            return  # busy in a handler: the next wait re-arms the timer
+        if self.loop.time() < self._deadline:
+            self._timer = self.loop.call_at(self._deadline, self._check_timeout)
+            return
+        self._timed_out = True
+        self._wake()
 
     # ------------------------------------------------------------- event loop
 
@@ -318,6 +335,8 @@ class _SMTPSession(asyncio.Protocol):
                 if not await self._dispatch(event):
                     break
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
             self._flush()
             self._close()
             self.server._sessions.discard(self)
