@@ -66,17 +66,10 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _source(port: int, size: int, messages: int, sessions: int) -> None:
+    argv = [SMTP_SOURCE, "-s", str(sessions), "-m", str(messages), "-l", str(size)]
+    argv += ["-M", "bench.client", "-f", "sender@bench.client", "-t", "rcpt@bench.server"]
     subprocess.run(
-        [
-            SMTP_SOURCE,
-            "-s", str(sessions),
-            "-m", str(messages),
-            "-l", str(size),
-            "-M", "bench.client",
-            "-f", "sender@bench.client",
-            "-t", "rcpt@bench.server",
-            f"127.0.0.1:{port}",
-        ],  # fmt: skip
+        [*argv, f"127.0.0.1:{port}"],
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -91,22 +84,22 @@ def run_one(
     argv = [sys.executable, "-m", "mailcore.smtp.bench", "serve", server]
     if use_uvloop:
         argv.append("--uvloop")
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
-        assert child.stdout is not None  # PIPE
-        line = child.stdout.readline()
-        if not line:
-            raise RuntimeError(f"{server} bench server did not start")
-        port = int(line)
-        _source(port, size, max(20, messages // 10), sessions)  # warm-up
-        cpu = _cpu_seconds(child.pid)
-        start = time.perf_counter()
-        _source(port, size, messages, sessions)
-        seconds = time.perf_counter() - start
-        cpu = _cpu_seconds(child.pid) - cpu
-    finally:
-        child.terminate()
-        child.wait(10)
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as child:
+        try:
+            assert child.stdout is not None  # PIPE
+            line = child.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{server} bench server did not start")
+            port = int(line)
+            _source(port, size, max(20, messages // 10), sessions)  # warm-up
+            cpu = _cpu_seconds(child.pid)
+            start = time.perf_counter()
+            _source(port, size, messages, sessions)
+            seconds = time.perf_counter() - start
+            cpu = _cpu_seconds(child.pid) - cpu
+        finally:
+            child.terminate()
+            child.wait(10)
     return SMTPResult(server, size, messages, sessions, seconds, cpu, use_uvloop)
 
 
@@ -127,9 +120,7 @@ def run(
 
 def format_table(results: Sequence[SMTPResult]) -> str:
     """Markdown table with each mailcore row's ratio to aiosmtpd at the same size."""
-    base = {
-        (r.size, r.uvloop): r.per_second for r in results if r.server == "aiosmtpd"
-    }
+    base = {(r.size, r.uvloop): r.per_second for r in results if r.server == "aiosmtpd"}
     lines = [
         "| server | loop | size | messages | sessions | msg/s | server CPU µs/msg | vs aiosmtpd |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -182,7 +173,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--uvloop", action="store_true")
     args = parser.parse_args(argv)
     if args.uvloop:
-        import uvloop
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
 
         uvloop.run(_serve(args.server))
     else:

@@ -22,7 +22,7 @@ import secrets
 import ssl
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from mailcore.auth.sasl import CredentialSource
 from mailcore.limits import SMTPLimits
@@ -172,7 +172,8 @@ class _SMTPSession(asyncio.Protocol):
     # ---------------------------------------------------------- asyncio side
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         server = self.server
         if len(server._sessions) >= server.limits.connections:
