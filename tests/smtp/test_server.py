@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 
 from mailcore.limits import SMTPLimits
+from mailcore.smtp import replies as R
 from mailcore.smtp.handlers import (
     AiosmtpdAdapter,
     Debugging,
@@ -330,3 +331,56 @@ async def test_aiosmtpd_style_handler_runs_unchanged() -> None:
     assert refused == {"nobody@mx.test": (550, b"5.1.1 Unknown user")}
     assert old.got[0][:2] == ("a@b.example", ["x@mx.test"])
     assert old.got[0][2].endswith(b"\r\n\r\nhi\r\n") or old.got[0][2].endswith(b"hi\r\n")
+
+
+class Slow(Recorder):
+    """Hooks that really suspend, so events move from data_received() to the task."""
+
+    async def handle_MAIL(
+        self, session: Session, envelope: Envelope, address: str, params: Mapping[str, str | None]
+    ) -> Reply:
+        await asyncio.sleep(0)
+        return R.SENDER_OK
+
+    async def handle_RCPT(
+        self, session: Session, envelope: Envelope, address: str, params: Mapping[str, str | None]
+    ) -> Reply:
+        await asyncio.sleep(0.01)
+        return await super().handle_RCPT(session, envelope, address, params)
+
+    async def handle_RSET(self, session: Session) -> None:
+        raise RuntimeError("handler bug")
+
+
+async def test_suspending_hooks_keep_pipelined_replies_in_order() -> None:
+    slow = Slow()
+    async with SMTPServer(slow, hostname=HOST) as srv:
+        c = await RawClient.connect(srv.port)
+        await c.reply()
+        batch = b"EHLO c\r\n" + b"".join(
+            b"MAIL FROM:<s%d@b.example>\r\nRCPT TO:<nobody@mx.test>\r\nRCPT TO:<r%d@mx.test>\r\n"
+            b"DATA\r\nmessage %d\r\n.\r\n" % (i, i, i)
+            for i in range(5)
+        )
+        await c.send(batch)
+        await c.reply()
+        got = [(await c.reply())[-1] for _ in range(25)]
+        assert (
+            got
+            == [
+                b"250 2.1.0 Sender OK",
+                b"550 5.1.1 No such user here",
+                b"250 2.1.5 Recipient OK",
+                b"354 Start mail input; end with <CRLF>.<CRLF>",
+                b"250 2.0.0 Message accepted for delivery",
+            ]
+            * 5
+        )
+        # A hook that raises outside the reply path ends the session.
+        await c.send(b"RSET\r\n")
+        assert await c.reply() == [b"250 2.0.0 OK"]
+        assert await c.reply() == [b"421 4.3.0 Internal error, closing transmission channel"]
+        assert await c.at_eof()
+        await c.close()
+    assert [m[0].rcpt_tos for m in slow.messages] == [[f"r{i}@mx.test"] for i in range(5)]
+    assert [m[1].split(b"\r\n")[-2] for m in slow.messages] == [b"message %d" % i for i in range(5)]

@@ -37,6 +37,7 @@ __all__ = [
     "COMMAND_NOT_IMPLEMENTED",
     "DATA_NOT_WITH_BDAT",
     "HTTP_COMMAND",
+    "INTERNAL_ERROR",
     "LINE_TOO_LONG",
     "LOCAL_ERROR",
     "MESSAGE_ACCEPTED",
@@ -179,6 +180,8 @@ TOO_MANY_ERRORS = Reply(421, "4.7.0", "Too many errors, closing transmission cha
 """Postfix smtpd_hard_error_limit."""
 TOO_MANY_CONNECTIONS = Reply(421, "4.7.0", "Too many connections, try again later")
 """Connection limit reached at accept."""
+INTERNAL_ERROR = Reply(421, "4.3.0", "Internal error, closing transmission channel")
+"""A handler failed outside a reply: the session ends."""
 LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing")
 """A handler failed; the client should retry later."""
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients")

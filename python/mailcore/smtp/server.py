@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import ssl
-from collections.abc import Sequence
+import types
+from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from datetime import datetime, timezone
 from typing import Any, cast
 
@@ -51,6 +53,33 @@ from mailcore.smtp.protocol import ServerConnection, State, received_header
 from mailcore.smtp.replies import Reply
 
 __all__ = ["SMTPServer"]
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, bool], yielded: Any) -> Generator[Any, Any, bool]:
+    """Finish, inside a task, a coroutine that was started by hand and suspended.
+
+    ``yielded`` is what its first ``send(None)`` produced (the future it waits
+    on); from there the task drives it exactly as if it had started it.
+    """
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:  # noqa: BLE001 - cancellation goes to the coroutine
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                result: bool = stop.value
+                return result
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                result = stop.value
+                return result
+
+
+_log = logging.getLogger(__name__)
 
 # Stop reading from a client whose unprocessed input passes this many bytes
 # (a slow handler must not let a fast client fill memory).
@@ -165,6 +194,12 @@ class _SMTPSession(asyncio.Protocol):
         self._body_failed = False
         self._tls_early: list[bytes] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # The task is waiting for input: data_received() may run events itself.
+        self._parked = False
+        # What _pump() could not finish and left to the task.
+        self._handoff: (
+            StartTLS | Close | ConnectionClosed | Signal | Awaitable[bool] | Exception | None
+        ) = None
         self._deadline = 0.0
         self._timed_out = False
         self._task: asyncio.Task[None] | None = None
@@ -214,7 +249,10 @@ class _SMTPSession(asyncio.Protocol):
         if conn.buffered > _READ_HIGH_WATER and self.transport is not None:
             self._reading_paused = True
             self.transport.pause_reading()
-        self._wake()
+        if self._parked and self._handoff is None:
+            self._pump()
+        else:
+            self._wake()
 
     def eof_received(self) -> bool:
         if self.conn is not None:
@@ -274,6 +312,20 @@ class _SMTPSession(asyncio.Protocol):
             cipher = obj.cipher()
             self.session.tls_cipher = cipher[0] if cipher else None
 
+    def _arm_timer(self) -> None:
+        assert self.conn is not None
+        limits = self.server.limits
+        body = self.conn.state in _BODY_STATES
+        timeout = limits.data_block_timeout if body else limits.command_timeout
+        # One timer per session, re-armed only when it fires early: cheaper
+        # than a call_later() for every read.
+        self._deadline = self.loop.time() + timeout
+        if self._timer is not None and self._timer.when() > self._deadline:
+            self._timer.cancel()
+            self._timer = None
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._deadline, self._check_timeout)
+
     async def _wait_for_data(self) -> bool:
         """Wait for input; False on timeout or a lost connection."""
         assert self.conn is not None
@@ -284,28 +336,52 @@ class _SMTPSession(asyncio.Protocol):
         if self._reading_paused and self.transport is not None:
             self._reading_paused = False
             self.transport.resume_reading()
-        limits = self.server.limits
-        timeout = (
-            limits.data_block_timeout if self.conn.state in _BODY_STATES else limits.command_timeout
-        )
-        # One timer per session, re-armed only when it fires early: cheaper
-        # than a call_later() for every read.
-        self._deadline = self.loop.time() + timeout
-        if self._timer is not None and self._timer.when() > self._deadline:
-            self._timer.cancel()
-            self._timer = None
-        if self._timer is None:
-            self._timer = self.loop.call_at(self._deadline, self._check_timeout)
+        self._arm_timer()
         waiter = self.loop.create_future()
         self._wakeup = waiter
+        self._parked = True
         try:
             await waiter
         finally:
+            self._parked = False
             self._wakeup = None
         if self._timed_out:
             self.conn.close(R.TIMEOUT)
             return False
         return not self._lost
+
+    def _pump(self) -> None:
+        """Run events from inside data_received() while every hook finishes at once.
+
+        This saves a task switch per command. The first hook that really
+        suspends (or STARTTLS, or the end of the session) is handed to the
+        task, which goes on from there; replies stay in order because the
+        machine reads nothing further until that event is answered.
+        """
+        conn = self.conn
+        assert conn is not None
+        try:
+            while True:
+                if self._can_write is not None and not self._can_write.done():
+                    break  # the peer is not reading: let the task wait for it
+                event = conn.next_event()
+                if event is NEED_DATA:
+                    self._flush()
+                    self._arm_timer()
+                    return
+                if isinstance(event, Signal | StartTLS | Close | ConnectionClosed):
+                    self._handoff = event
+                    break
+                coro = self._dispatch(event)
+                try:
+                    yielded = coro.send(None)
+                except StopIteration:
+                    continue
+                self._handoff = _resume(coro, yielded)
+                break
+        except Exception as exc:  # noqa: BLE001 - re-raised in the task, which ends the session
+            self._handoff = exc
+        self._wake()
 
     def _check_timeout(self) -> None:
         self._timer = None
@@ -325,6 +401,19 @@ class _SMTPSession(asyncio.Protocol):
         try:
             conn.send(await handler.handle_connect(session))
             while True:
+                handoff, self._handoff = self._handoff, None
+                if handoff is not None:
+                    if isinstance(handoff, Exception):
+                        raise handoff
+                    if isinstance(handoff, Signal):
+                        break
+                    if isinstance(handoff, StartTLS | Close | ConnectionClosed):
+                        ok = await self._dispatch(handoff)
+                    else:
+                        ok = await handoff
+                    if not ok:
+                        break
+                    continue
                 event = conn.next_event()
                 if event is NEED_DATA:
                     self._flush()
@@ -335,6 +424,9 @@ class _SMTPSession(asyncio.Protocol):
                     break  # PAUSED outside a pending reply: the machine is closed
                 if not await self._dispatch(event):
                     break
+        except Exception:  # noqa: BLE001 - a handler bug ends this session, not the server
+            _log.exception("SMTP session with %s failed", session.peer)
+            conn.close(R.INTERNAL_ERROR)
         finally:
             if self._timer is not None:
                 self._timer.cancel()
