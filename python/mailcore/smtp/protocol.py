@@ -15,8 +15,8 @@ undoes dot-stuffing; BDAT chunks are counted here by length, never scanned.
 Paths are parsed by :func:`mailcore._core.parse_mail_from` /
 :func:`~mailcore._core.parse_rcpt_to`.
 
-States and their legal moves are the two tables :data:`TRANSITIONS` and
-:data:`ALLOWED`; the only move outside them is the return from a discarded
+States and their legal moves are the two tables in :mod:`mailcore.smtp.states`,
+:data:`TRANSITIONS` and :data:`ALLOWED`; the only move outside them is the return from a discarded
 BDAT chunk to the state it interrupted.
 """
 
@@ -27,7 +27,7 @@ import binascii
 import enum
 import re
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
 
@@ -56,7 +56,9 @@ from mailcore.smtp.events import (
     Signal,
     StartTLS,
 )
+from mailcore.smtp.params import MAIL_PARAM_RULES, RCPT_PARAM_RULES, decode_xtext
 from mailcore.smtp.replies import Reply
+from mailcore.smtp.states import ALLOWED, TRANSITIONS, Input, State
 
 __all__ = [
     "ALLOWED",
@@ -69,173 +71,9 @@ __all__ = [
 ]
 
 
-class State(enum.Enum):
-    """Where the server is in the session."""
-
-    GREETING = enum.auto()
-    """Waiting for the adapter's greeting (``send()``)."""
-    REFUSED = enum.auto()
-    """The greeting was not 220: only QUIT and NOOP are served (RFC 5321 3.1)."""
-    NEED_HELO = enum.auto()
-    """No EHLO/HELO yet (also right after STARTTLS)."""
-    READY = enum.auto()
-    """Greeted; no transaction."""
-    MAIL = enum.auto()
-    """MAIL accepted, no recipient yet."""
-    RCPT = enum.auto()
-    """At least one recipient accepted."""
-    DATA = enum.auto()
-    """Reading a dot-terminated DATA body."""
-    BDAT = enum.auto()
-    """Reading a BDAT chunk of the transaction."""
-    BDAT_MORE = enum.auto()
-    """Between BDAT chunks: only BDAT, RSET, NOOP, QUIT (RFC 3030)."""
-    BDAT_DISCARD = enum.auto()
-    """Reading a BDAT chunk that is refused; its bytes are thrown away."""
-    AUTH = enum.auto()
-    """Inside a SASL exchange (RFC 4954)."""
-    TLS_PENDING = enum.auto()
-    """220 sent to STARTTLS; waiting for the handshake."""
-    CLOSED = enum.auto()
-    """Nothing more is read or answered."""
-
-
-class Input(enum.Enum):
-    """What moves the machine from one state to another."""
-
-    GREETED = enum.auto()
-    GREETING_REFUSED = enum.auto()
-    HELO = enum.auto()
-    MAIL = enum.auto()
-    RCPT = enum.auto()
-    DATA = enum.auto()
-    BDAT = enum.auto()
-    BDAT_DISCARD = enum.auto()
-    CHUNK_DONE = enum.auto()
-    BODY_DONE = enum.auto()
-    BODY_FAILED = enum.auto()
-    RSET = enum.auto()
-    STARTTLS = enum.auto()
-    TLS_DONE = enum.auto()
-    AUTH = enum.auto()
-    AUTH_DONE = enum.auto()
-    CLOSE = enum.auto()
-
-
-_S, _I = State, Input
-_COMMAND_STATES = (_S.REFUSED, _S.NEED_HELO, _S.READY, _S.MAIL, _S.RCPT, _S.BDAT_MORE)
-_TRANSACTION = (_S.MAIL, _S.RCPT, _S.BDAT_MORE)
-
-TRANSITIONS: dict[tuple[State, Input], State] = {
-    (_S.GREETING, _I.GREETED): _S.NEED_HELO,
-    (_S.GREETING, _I.GREETING_REFUSED): _S.REFUSED,
-    **{(s, _I.HELO): _S.READY for s in (_S.NEED_HELO, _S.READY, *_TRANSACTION)},
-    (_S.READY, _I.MAIL): _S.MAIL,
-    (_S.MAIL, _I.RCPT): _S.RCPT,
-    (_S.RCPT, _I.RCPT): _S.RCPT,
-    (_S.RCPT, _I.DATA): _S.DATA,
-    (_S.RCPT, _I.BDAT): _S.BDAT,
-    (_S.BDAT_MORE, _I.BDAT): _S.BDAT,
-    **{(s, _I.BDAT_DISCARD): _S.BDAT_DISCARD for s in _COMMAND_STATES},
-    (_S.BDAT, _I.CHUNK_DONE): _S.BDAT_MORE,
-    (_S.DATA, _I.BODY_DONE): _S.READY,
-    (_S.BDAT, _I.BODY_DONE): _S.READY,
-    (_S.DATA, _I.BODY_FAILED): _S.READY,
-    (_S.BDAT, _I.BODY_FAILED): _S.READY,
-    **{(s, _I.RSET): _S.READY for s in (_S.READY, *_TRANSACTION)},
-    (_S.NEED_HELO, _I.RSET): _S.NEED_HELO,
-    (_S.REFUSED, _I.RSET): _S.REFUSED,
-    (_S.READY, _I.STARTTLS): _S.TLS_PENDING,
-    (_S.TLS_PENDING, _I.TLS_DONE): _S.NEED_HELO,
-    (_S.READY, _I.AUTH): _S.AUTH,
-    (_S.AUTH, _I.AUTH_DONE): _S.READY,
-    **{(s, _I.CLOSE): _S.CLOSED for s in State},
-}
-"""``(state, input) -> new state``; anything else is a bug in the machine or adapter."""
-
-_ANY = frozenset(_COMMAND_STATES)
-_GREETED = frozenset((_S.NEED_HELO, _S.READY, *_TRANSACTION))
-ALLOWED: dict[bytes, frozenset[State]] = {
-    b"EHLO": _GREETED,
-    b"HELO": _GREETED,
-    b"LHLO": _GREETED,
-    b"MAIL": frozenset((_S.READY,)),
-    b"RCPT": frozenset((_S.MAIL, _S.RCPT)),
-    b"DATA": frozenset((_S.RCPT,)),
-    b"STARTTLS": frozenset((_S.READY,)),
-    b"AUTH": frozenset((_S.READY,)),
-    b"RSET": _ANY,
-    b"NOOP": _ANY,
-    b"QUIT": _ANY,
-    b"HELP": _GREETED,
-    b"VRFY": _GREETED,
-}
-"""Which command runs in which state; elsewhere it gets a 503 (see ``_sequence_error``).
-BDAT is absent: it is read in every command state (its bytes must be consumed)."""
-
 HELP_COMMANDS = ["EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "HELP"]
 _HTTP_VERBS = frozenset((b"GET", b"POST", b"HEAD", b"PUT", b"CONNECT", b"OPTIONS", b"DELETE"))
 _NOT_IMPLEMENTED = frozenset((b"EXPN", b"TURN", b"ETRN", b"SEND", b"SOML", b"SAML", b"ATRN"))
-_NOTIFY = frozenset(("SUCCESS", "FAILURE", "DELAY"))
-_XTEXT = re.compile(r"\+([0-9A-F]{2})")
-
-
-def decode_xtext(value: str) -> str:
-    """Decode RFC 3461 xtext (``+HH`` escapes); refuse CR, LF, NUL and bad escapes.
-
-    RFC 3461 section 4: xtext = *( xchar / hexchar ), hexchar = "+" 2(%x30-39 / %x41-46).
-    """
-    if value.count("+") != len(_XTEXT.findall(value)):
-        raise ValueError("xtext: '+' must be followed by two upper-case hex digits")
-    decoded = _XTEXT.sub(lambda m: chr(int(m.group(1), 16)), value)
-    if any(c in decoded for c in "\r\n\0"):
-        raise ValueError("xtext: CR, LF or NUL")
-    return decoded
-
-
-def _xtext_ok(value: str | None, limit: int) -> bool:
-    if value is None:
-        return False
-    try:
-        return len(decode_xtext(value)) <= limit
-    except ValueError:
-        return False
-
-
-def _notify_ok(value: str | None) -> bool:
-    # RFC 3461 4.1: "NEVER" alone, or a comma list of SUCCESS, FAILURE, DELAY.
-    words = (value or "").upper().split(",")
-    return words == ["NEVER"] or (set(words) <= _NOTIFY and len(set(words)) == len(words))
-
-
-def _orcpt_ok(value: str | None) -> bool:
-    # RFC 3461 4.2: ORCPT=addr-type ";" xtext
-    kind, sep, rest = (value or "").partition(";")
-    return bool(sep and kind) and _xtext_ok(rest, 500)
-
-
-_ParamRule = tuple[Callable[[str | None], bool], str]
-
-# MAIL parameters this server knows (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531
-# SMTPUTF8, RFC 3461 RET/ENVID, RFC 4954 AUTH), with the usage sent on error.
-_MAIL_PARAM_RULES: dict[str, _ParamRule] = {
-    "SIZE": (lambda v: v is not None and v.isdigit() and len(v) <= 20, "Syntax: SIZE=number"),
-    "BODY": (
-        lambda v: v is not None and v.upper() in ("7BIT", "8BITMIME"),
-        "Syntax: BODY=7BIT or BODY=8BITMIME",
-    ),
-    "SMTPUTF8": (lambda v: v is None, "SMTPUTF8 takes no value"),
-    "RET": (
-        lambda v: v is not None and v.upper() in ("FULL", "HDRS"),
-        "Syntax: RET=FULL or RET=HDRS",
-    ),
-    "ENVID": (lambda v: _xtext_ok(v, 100), "ENVID must be xtext"),
-    "AUTH": (lambda v: _xtext_ok(v, 500), "AUTH must be xtext"),
-}
-_RCPT_PARAM_RULES: dict[str, _ParamRule] = {
-    "NOTIFY": (_notify_ok, "Syntax: NOTIFY=NEVER or SUCCESS,FAILURE,DELAY"),
-    "ORCPT": (_orcpt_ok, "Syntax: ORCPT=addr-type;xtext"),
-}
 
 
 def received_header(
@@ -657,7 +495,7 @@ class ServerConnection:
 
     def _check_mail_params(self, params: Mapping[str, str | None]) -> Reply | None:
         for key, value in params.items():
-            rule = _MAIL_PARAM_RULES.get(key)
+            rule = MAIL_PARAM_RULES.get(key)
             if rule is None:
                 return R.PARAM_NOT_RECOGNIZED.with_text(f"Parameter {key} not recognized")
             valid, usage = rule
@@ -677,7 +515,7 @@ class ServerConnection:
             self._emit(self._path_error(exc, R.BAD_RECIPIENT_SYNTAX))
             return
         for key, value in params.items():
-            rule = _RCPT_PARAM_RULES.get(key)
+            rule = RCPT_PARAM_RULES.get(key)
             if rule is None:
                 self._emit(R.PARAM_NOT_RECOGNIZED.with_text(f"Parameter {key} not recognized"))
                 return
