@@ -57,6 +57,9 @@ class SMTPLimits:
     # RFC 2034 enhanced status codes: advertised and sent on 2xx/4xx/5xx
     # replies. Off only for peers that choke on them.
     enhanced_status_codes: bool = True
+    # Seconds to wait before answering a failed password check (Dovecot
+    # auth_failure_delay is 2 s): slows guessing, the same for unknown users.
+    auth_failure_delay: float = 1.0
     # RFC 4954 section 4 / RFC 3207: AUTH PLAIN and LOGIN send the password in
     # clear, so AUTH is offered only inside TLS unless the operator allows it.
     auth_requires_tls: bool = True

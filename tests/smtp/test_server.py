@@ -6,6 +6,7 @@ import asyncio
 import io
 import smtplib
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 
@@ -253,13 +254,16 @@ async def test_implicit_tls_with_smtplib_login(
         implicit_tls=True,
         credentials=Accounts(),
         auth_mechanisms=["PLAIN", "LOGIN", "SCRAM-SHA-256"],
+        limits=replace(SMTPLimits(), auth_failure_delay=0.3),
     ) as srv:
 
         def send() -> None:
             with smtplib.SMTP_SSL("localhost", srv.port, context=client_context) as s:
+                started = time.monotonic()
                 with pytest.raises(smtplib.SMTPAuthenticationError) as err:
                     s.login("alice", "wrong")
                 assert err.value.smtp_code == 535
+                assert time.monotonic() - started >= 0.3  # the failure delay
                 s.login("alice", "s3cret")
                 s.sendmail("alice@mx.test", ["x@mx.test"], b"Subject: tls\r\n\r\nok\r\n")
 

@@ -588,6 +588,8 @@ class _SMTPSession(asyncio.Protocol):
         except Exception:  # noqa: BLE001 - the store failing is a 454, not a crash
             conn.auth_unavailable()
             return
+        if account is None and self.server.limits.auth_failure_delay > 0:
+            await asyncio.sleep(self.server.limits.auth_failure_delay)
         conn.auth_password_result(account)
 
     async def _scram_secrets(self, event: AuthScramSecrets) -> None:
