@@ -13,6 +13,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailcore.auth import sasl
 from mailcore.errors import LocalProtocolError
@@ -925,3 +927,16 @@ def test_xtext() -> None:
     for bad in ("a+", "a+2b", "a+0D", "+00"):
         with pytest.raises(ValueError, match="xtext"):
             decode_xtext(bad)
+
+
+@settings(max_examples=150)
+@given(st.lists(st.binary(max_size=40), max_size=12), st.booleans())
+def test_arbitrary_input_never_breaks_the_machine(chunks: list[bytes], lmtp: bool) -> None:
+    # RELIABILITY R11: whatever the bytes, the machine answers or closes, never raises.
+    prefix = b"LHLO a\r\n" if lmtp else b"EHLO a\r\n"
+    run = Run(
+        [prefix + b"MAIL FROM:<a@b.org>\r\nRCPT TO:<c@d.org>\r\n", *chunks],
+        make=lambda: ServerConnection(HOST, lmtp=lmtp, auth_mechanisms=["PLAIN"], tls_active=True),
+    )
+    assert run.wire.startswith(GREETING)
+    assert run.wire.endswith(b"\r\n")
