@@ -274,12 +274,17 @@ def parse_reply_string(text: str) -> Reply:
         return R.LOCAL_ERROR
     code = int(first.group(1))
     enhanced = first.group(2)
+    if enhanced is not None and enhanced[0] != str(code)[0]:
+        enhanced = None  # not a valid enhanced code for this reply: keep it as text
     texts = []
     for line in lines:
         m = _REPLY.match(line)
-        texts.append((m.group(3) or "") if m else line)
-    if enhanced is None or enhanced[0] != str(code)[0]:
-        enhanced = None
+        if m is None:
+            texts.append(line)
+        elif enhanced is None and m.group(2):
+            texts.append(f"{m.group(2)} {m.group(3) or ''}")
+        else:
+            texts.append(m.group(3) or "")
     return Reply(code, enhanced, "\n".join(texts))
 
 
