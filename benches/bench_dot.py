@@ -1,4 +1,4 @@
-"""Dot-unstuffing an SMTP DATA body: DotReader against two pure-Python peers.
+"""Framing and dot-stuffing: mailcore's Rust readers against pure-Python peers.
 
 Peers, measured in the same run on the same bytes:
 
@@ -10,8 +10,13 @@ Peers, measured in the same run on the same bytes:
   nothing (no bare line end detection, no size limit) and needs the whole
   body in memory at once, so it is a lower bound on what Python can do.
 
-Timed run: ``pytest benches/bench_dot.py --benchmark-enable`` (10 MiB body);
-the normal test run calls each once on a small body.
+Stuffing is compared with smtplib's two regular expressions; line framing
+(``LineReader`` on pipelined SMTP commands) with ``bytes.split(b"\\r\\n")``
+plus the length and bare line end checks a server needs, and with asyncio's
+``readuntil`` loop.
+
+Timed run: ``pytest benches/bench_dot.py --benchmark-enable`` (10 MiB inputs);
+the normal test run calls each once on a small input.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import random
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from mailcore._core import DotReader, dot_stuff
+from mailcore._core import DotReader, LineError, LineReader, dot_stuff
 
 BIG = 10 * 1024 * 1024
 SMALL = 64 * 1024
@@ -140,3 +145,77 @@ def test_dot_stuff_smtplib(benchmark: BenchmarkFixture) -> None:
     benchmark.group = "dot-stuff"
     benchmark.extra_info["bytes"] = len(body)
     assert benchmark(python_dot_stuff, body) == dot_stuff(body)
+
+
+_COMMANDS = [
+    b"EHLO client.example.com",
+    b"MAIL FROM:<alice@example.org> SIZE=12345",
+    b"RCPT TO:<bob@example.net>",
+    b"NOOP",
+    b"RSET",
+    b"QUIT",
+]
+
+
+def smtp_commands(size: int, seed: int = 3) -> bytes:
+    """Pipelined SMTP command lines, CRLF-ended."""
+    rng = random.Random(seed)
+    lines: list[bytes] = []
+    total = 0
+    while total < size:
+        line = rng.choice(_COMMANDS)
+        lines.append(line)
+        total += len(line) + 2
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+MAX_LINE = 1000
+
+
+def line_reader_lines(data: bytes) -> list[bytes | LineError]:
+    """mailcore: one feed, a list of lines (LineError for refused ones)."""
+    return LineReader(MAX_LINE).feed(data)
+
+
+def split_lines(data: bytes) -> list[bytes | tuple[str, int]]:
+    """bytes.split, then the per-line checks a server must make."""
+    lines = data.split(b"\r\n")
+    lines.pop()
+    out: list[bytes | tuple[str, int]] = []
+    for line in lines:
+        if len(line) > MAX_LINE:
+            out.append(("too long", len(line)))
+        elif b"\n" in line or b"\r" in line:
+            out.append(("bare line end", len(line)))
+        else:
+            out.append(line)
+    return out
+
+
+def readuntil_lines(data: bytes) -> list[bytes]:
+    """An asyncio server's command loop: ``readuntil(b"\\r\\n")`` per line."""
+
+    async def run() -> list[bytes]:
+        reader = asyncio.StreamReader(limit=MAX_LINE + 2)
+        reader.feed_data(data)
+        reader.feed_eof()
+        out: list[bytes] = []
+        while not reader.at_eof():
+            out.append((await reader.readuntil(b"\r\n"))[:-2])
+        return out
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "split",
+    [line_reader_lines, split_lines, readuntil_lines],
+    ids=["mailcore.LineReader", "bytes.split+checks", "asyncio-readuntil"],
+)
+def test_lines(benchmark: BenchmarkFixture, split: object) -> None:
+    data = smtp_commands(_size(benchmark))
+    want = data.split(b"\r\n")[:-1]
+    assert callable(split)
+    benchmark.group = "lines"
+    benchmark.extra_info["bytes"] = len(data)
+    assert benchmark(split, data) == want

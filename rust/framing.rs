@@ -75,8 +75,11 @@ pub struct LineReader {
     flaw: Option<LineErrorKind>,
     /// The last byte scanned was a CR whose follower has not arrived yet.
     cr_pending: bool,
-    /// Raw bytes not scanned yet, left over when `max_lines` stopped a feed.
+    /// Raw bytes not scanned yet, left over when `max_lines` stopped a feed:
+    /// `pending[pending_pos..]`. Taking lines one at a time moves the offset
+    /// instead of shifting the buffer, so that costs linear time, not quadratic.
     pending: Vec<u8>,
+    pending_pos: usize,
 }
 
 impl LineReader {
@@ -92,13 +95,14 @@ impl LineReader {
             flaw: None,
             cr_pending: false,
             pending: Vec::new(),
+            pending_pos: 0,
         }
     }
 
     /// Number of bytes held that were not yet returned (bytes of a too-long
     /// line that were dropped are not held).
     pub fn buffered(&self) -> usize {
-        self.line.len() + usize::from(self.cr_pending) + self.pending.len()
+        self.line.len() + usize::from(self.cr_pending) + self.pending.len() - self.pending_pos
     }
 
     /// Remove and return every byte held, and start again at a line start.
@@ -109,7 +113,9 @@ impl LineReader {
         if self.cr_pending {
             out.push(b'\r');
         }
-        out.append(&mut self.pending);
+        out.extend_from_slice(&self.pending[self.pending_pos..]);
+        self.pending = Vec::new();
+        self.pending_pos = 0;
         self.reset_line();
         self.cr_pending = false;
         out
@@ -123,16 +129,24 @@ impl LineReader {
         F: FnMut(Item<'_>),
     {
         let limit = max_lines.unwrap_or(usize::MAX);
-        if self.pending.is_empty() {
+        if self.pending_pos == self.pending.len() {
+            self.pending.clear();
+            self.pending_pos = 0;
             let used = self.scan(data, limit, &mut emit);
-            if used < data.len() {
-                self.pending.extend_from_slice(&data[used..]);
-            }
+            self.pending.extend_from_slice(&data[used..]);
         } else {
             let mut input = std::mem::take(&mut self.pending);
             input.extend_from_slice(data);
-            let used = self.scan(&input, limit, &mut emit);
-            input.drain(..used);
+            let used = self.scan(&input[self.pending_pos..], limit, &mut emit);
+            self.pending_pos += used;
+            if self.pending_pos == input.len() {
+                input.clear();
+                self.pending_pos = 0;
+            } else if self.pending_pos > input.len() / 2 {
+                // Compact once the dead prefix outweighs the live bytes: amortised linear.
+                input.drain(..self.pending_pos);
+                self.pending_pos = 0;
+            }
             self.pending = input;
         }
     }
@@ -399,6 +413,33 @@ mod tests {
         }
         assert_eq!(got, want);
         assert_eq!(r.take_buffered(), b"rest");
+    }
+
+    #[test]
+    fn taking_many_pipelined_lines_one_at_a_time_keeps_them_in_order() {
+        let mut wire = Vec::new();
+        for i in 0..5000 {
+            wire.extend_from_slice(format!("NOOP {i}\r\n").as_bytes());
+        }
+        wire.extend_from_slice(b"tail");
+        let mut r = LineReader::new(100, false);
+        let mut got = r.feed_vec(&wire[..7000], Some(1));
+        let mut fed = 7000;
+        loop {
+            let chunk = &wire[fed..(fed + 3).min(wire.len())];
+            fed += chunk.len();
+            let next = r.feed_vec(chunk, Some(1));
+            if next.is_empty() && fed == wire.len() {
+                break;
+            }
+            got.extend(next);
+        }
+        assert_eq!(got.len(), 5000);
+        for (i, item) in got.iter().enumerate() {
+            assert_eq!(item, &line(&format!("NOOP {i}")));
+        }
+        assert_eq!(r.buffered(), 4);
+        assert_eq!(r.take_buffered(), b"tail");
     }
 
     #[test]

@@ -124,6 +124,9 @@ class LineReader:
         """Remove and return every byte not yet returned as a line.
 
         Used when the stream switches mode (an SMTP DATA or BDAT body, TLS).
+        The reader starts again at a line start (a pending CR is returned and
+        forgotten); of a partial line already known to be too long nothing is
+        held, so nothing of it is returned.
         """
 
     @property
@@ -146,7 +149,11 @@ class DotReader:
     def feed(self, data: Buffer) -> tuple[bytes, bool]:
         """Add ``data``; return the unstuffed body bytes decoded so far and
         whether the end was reached. The body keeps its CRLF line ends; the
-        final "." CRLF is not part of it."""
+        final "." CRLF is not part of it. After the end, ``data`` is added to
+        :attr:`rest` and ``(b"", True)`` is returned.
+
+        A leading "." is removed only at a line start (after CRLF); a "."
+        followed directly by a bare CR or LF is kept as it is."""
 
     @property
     def done(self) -> bool:
@@ -184,7 +191,9 @@ class DotStuffer:
         """Return the stuffed form of ``data``, given what came before it."""
 
     def finish(self) -> bytes:
-        """Return the bytes that end the body (a CRLF if needed, then "." CRLF)."""
+        """Return the bytes that end the body (a CRLF if needed, then "." CRLF).
+
+        The stuffer is then ready for another body."""
 
 # ------------------------------------------------------------------ smtp ---
 # RFC 5321 envelope paths (MAIL FROM / RCPT TO arguments)

@@ -122,8 +122,9 @@ def test_input_after_the_end_is_kept_for_the_session() -> None:
     assert reader.rest == b"NOOP\r\n"
 
 
-def test_large_feeds_release_the_gil_and_decode_in_parallel() -> None:
-    # Two threads, each with its own reader, over bodies big enough to run detached.
+def test_two_threads_decode_large_bodies_at_once() -> None:
+    # Each thread has its own reader; the bodies are big enough (>= 64 KiB) that
+    # feed() runs with the GIL released, so both decode at the same time.
     body = b"".join(b".line %d of the message\r\n" % i for i in range(20_000))
     wire = dot_stuff(body)
     results: list[bytes] = []
@@ -166,6 +167,37 @@ def test_dot_stuff(data: bytes, wire: bytes) -> None:
     for chunks in splits(data):
         stuffer = DotStuffer()
         assert b"".join(stuffer.feed(c) for c in chunks) + stuffer.finish() == wire, chunks
+
+
+def test_stuffer_on_large_chunks_equals_dot_stuff() -> None:
+    # Chunks past 64 KiB take the GIL-free path; the result must not change.
+    body = b"".join(b".%d\r\nline\nbare\rend\r" % i for i in range(30_000))
+    stuffer = DotStuffer()
+    half = len(body) // 2 + 1
+    out = stuffer.feed(body[:half]) + stuffer.feed(memoryview(body)[half:]) + stuffer.finish()
+    assert out == dot_stuff(body)
+    assert (b"\r\n" + out).count(b"\r\n..") == 30_000
+
+
+def test_stuffer_can_send_a_second_body_after_finish() -> None:
+    stuffer = DotStuffer()
+    first = stuffer.feed(b"one\r") + stuffer.finish()
+    second = stuffer.feed(b"\n.two") + stuffer.finish()
+    assert (first, second) == (b"one\r\n.\r\n", b"\r\n..two\r\n.\r\n")
+
+
+def test_reader_takes_bytearray_and_memoryview() -> None:
+    reader = DotReader(100)
+    assert reader.feed(bytearray(b"..a\r\n")) == (b".a\r\n", False)
+    assert reader.feed(memoryview(b".\r\nX")) == (b"", True)
+    assert reader.rest == b"X"
+    with pytest.raises(TypeError):
+        reader.feed("text")  # type: ignore[arg-type]
+
+
+def test_normalize_counts_the_added_crs_against_max_size() -> None:
+    got = _read([b"a\nb\nc\n.\r\n.\r\n"], max_size=4, normalize=True)
+    assert got == Read(b"a\r\nb", True, b"", True, 12, True)
 
 
 def test_a_cr_at_a_chunk_end_and_a_lf_next_are_one_line_end() -> None:
@@ -241,3 +273,45 @@ def test_only_crlf_dot_crlf_ends_the_data(wire: bytes) -> None:
     assert got.done == (end >= 0)
     if got.done:
         assert got.rest == framed[end + 5 :]
+
+
+def _model(wire: bytes, max_size: int, normalize: bool) -> Read:
+    """RFC 5321 section 4.5.2 read line by line, with CRLF as the only line end.
+
+    A line of exactly "." ends the data; a leading "." is dropped when another
+    byte follows that is not a bare CR or LF; every CR or LF inside a line is
+    bare. An unfinished last line holds back what may still change: a lone
+    "." or "." CR, and a CR at its very end.
+    """
+    *lines, partial = wire.split(b"\r\n")
+    body = b""
+    bare = False
+
+    def add(line: bytes) -> None:
+        nonlocal body, bare
+        if line[:1] == b"." and line[1:2] not in (b"", b"\r", b"\n"):
+            line = line[1:]
+        if b"\r" in line or b"\n" in line:
+            bare = True
+            if normalize:
+                line = line.replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+        body += line
+
+    for index, line in enumerate(lines):
+        if line == b".":
+            rest = b"\r\n".join([*lines[index + 1 :], partial])
+            return Read(body[:max_size], True, rest, bare, len(body), len(body) > max_size)
+        add(line)
+        body += b"\r\n"
+    if partial not in (b".", b".\r"):
+        add(partial[:-1] if partial.endswith(b"\r") else partial)
+    return Read(body[:max_size], False, b"", bare, len(body), len(body) > max_size)
+
+
+@given(
+    wire=body_bytes | st.binary(max_size=100),
+    normalize=st.booleans(),
+    max_size=st.integers(0, 300),
+)
+def test_reader_matches_a_line_by_line_model(wire: bytes, normalize: bool, max_size: int) -> None:
+    assert _read([wire], max_size, normalize) == _model(wire, max_size, normalize)
