@@ -18,7 +18,7 @@ from mailcore.smtp import bench
 
 @pytest.mark.parametrize("size", [4096, 100 * 1024])
 def test_smtp_server_throughput(benchmark: BenchmarkFixture, size: int) -> None:
-    messages = 40 if benchmark.disabled else 2000
+    messages = 20 if benchmark.disabled else 2000
     results: list[bench.SMTPResult] = []
 
     def once() -> None:

@@ -91,7 +91,7 @@ def run_one(
             if not line:
                 raise RuntimeError(f"{server} bench server did not start")
             port = int(line)
-            _source(port, size, max(20, messages // 10), sessions)  # warm-up
+            _source(port, size, max(5, messages // 10), sessions)  # warm-up
             cpu = _cpu_seconds(child.pid)
             start = time.perf_counter()
             _source(port, size, messages, sessions)
