@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import smtplib
 import ssl
@@ -12,6 +13,7 @@ from dataclasses import replace
 
 import pytest
 
+from mailcore.auth import sasl
 from mailcore.limits import SMTPLimits
 from mailcore.smtp import replies as R
 from mailcore.smtp.handlers import (
@@ -388,3 +390,36 @@ async def test_suspending_hooks_keep_pipelined_replies_in_order() -> None:
         await c.close()
     assert [m[0].rcpt_tos for m in slow.messages] == [[f"r{i}@mx.test"] for i in range(5)]
     assert [m[1].split(b"\r\n")[-2] for m in slow.messages] == [b"message %d" % i for i in range(5)]
+
+
+async def test_scram_sha_256_over_starttls(
+    recorder: Recorder, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    class ScramAccounts(Accounts):
+        scram = True
+
+    async with SMTPServer(
+        recorder, hostname=HOST, ssl_context=server_context, credentials=ScramAccounts()
+    ) as srv:
+        for password, final in (
+            ("s3cret", b"235 2.7.0 Authentication successful"),
+            ("wrong", b"535 5.7.8 Authentication credentials invalid"),
+        ):
+            c = await RawClient.connect(srv.port)
+            await c.reply()
+            await c.command(b"EHLO c")
+            await c.command(b"STARTTLS")
+            await c.writer.start_tls(client_context, server_hostname="localhost")
+            assert b"250 AUTH PLAIN LOGIN SCRAM-SHA-256" in await c.command(b"EHLO c")
+            client = sasl.client_mechanism("SCRAM-SHA-256", "alice", password)
+            first = client.initial()
+            assert first is not None
+            [challenge] = await c.command(b"AUTH SCRAM-SHA-256 " + base64.b64encode(first))
+            assert challenge.startswith(b"334 ")
+            answer = client.respond(base64.b64decode(challenge[4:]))
+            [reply] = await c.command(base64.b64encode(answer))
+            if reply.startswith(b"334 "):
+                assert client.verify_final(base64.b64decode(reply[4:]))
+                [reply] = await c.command(b"")
+            assert reply == final
+            await c.close()

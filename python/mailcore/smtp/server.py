@@ -97,8 +97,10 @@ class SMTPServer:
         ssl_context: server TLS context; enables STARTTLS (or implicit TLS).
         implicit_tls: wrap connections in TLS from the first byte.
         credentials: where AUTH checks passwords; enables AUTH.
-        auth_mechanisms: SASL mechanisms to offer when ``credentials`` is set;
-            add ``"SCRAM-SHA-256"`` when the source holds SCRAM secrets.
+        auth_mechanisms: SASL mechanisms to offer when ``credentials`` is set.
+            Default: PLAIN and LOGIN, plus SCRAM-SHA-256 when the source says
+            it keeps SCRAM secrets (a true ``scram`` attribute, as
+            ``mailcore.auth.accounts.Accounts(scram=True)`` has).
         lmtp: speak LMTP (RFC 2033) instead of SMTP.
     """
 
@@ -111,7 +113,7 @@ class SMTPServer:
         ssl_context: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
         credentials: CredentialSource | None = None,
-        auth_mechanisms: Sequence[str] = ("PLAIN", "LOGIN"),
+        auth_mechanisms: Sequence[str] | None = None,
         lmtp: bool = False,
     ) -> None:
         if implicit_tls and ssl_context is None:
@@ -122,7 +124,13 @@ class SMTPServer:
         self.ssl_context = ssl_context
         self.implicit_tls = implicit_tls
         self.credentials = credentials
-        self.auth_mechanisms = tuple(auth_mechanisms) if credentials is not None else ()
+        if credentials is None:
+            auth_mechanisms = ()
+        elif auth_mechanisms is None:
+            auth_mechanisms = ["PLAIN", "LOGIN"]
+            if getattr(credentials, "scram", False) is True:
+                auth_mechanisms.append("SCRAM-SHA-256")
+        self.auth_mechanisms = tuple(auth_mechanisms)
         self.lmtp = lmtp
         self._server: asyncio.Server | None = None
         self._sessions: set[_SMTPSession] = set()
