@@ -246,6 +246,28 @@ async def test_starttls_discards_injected_commands_and_restarts(
     assert recorder.sessions[0].tls_version in ("TLSv1.2", "TLSv1.3")
 
 
+async def test_submission_requires_auth(
+    recorder: Recorder, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    async with SMTPServer(
+        recorder,
+        hostname=HOST,
+        ssl_context=server_context,
+        implicit_tls=True,
+        credentials=Accounts(),
+        require_auth=True,
+    ) as srv:
+        c = await RawClient.connect(srv.port, ssl_context=client_context)
+        await c.reply()
+        assert b"250 AUTH PLAIN LOGIN" in await c.command(b"EHLO c")
+        assert await c.command(b"MAIL FROM:<a@b.example>") == [b"530 5.7.0 Authentication required"]
+        assert await c.command(b"AUTH PLAIN AGFsaWNlAHMzY3JldA==") == [
+            b"235 2.7.0 Authentication successful"
+        ]
+        assert await c.command(b"MAIL FROM:<a@b.example>") == [b"250 2.1.0 Sender OK"]
+        await c.close()
+
+
 async def test_implicit_tls_with_smtplib_login(
     recorder: Recorder, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:

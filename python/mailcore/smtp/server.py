@@ -102,6 +102,8 @@ class SMTPServer:
             it keeps SCRAM secrets (a true ``scram`` attribute, as
             ``mailcore.auth.accounts.Accounts(scram=True)`` has).
         lmtp: speak LMTP (RFC 2033) instead of SMTP.
+        require_auth: refuse MAIL with 530 5.7.0 until the client authenticated
+            (a submission listener, RFC 6409 section 4.3 / RFC 4954 section 6).
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class SMTPServer:
         credentials: CredentialSource | None = None,
         auth_mechanisms: Sequence[str] | None = None,
         lmtp: bool = False,
+        require_auth: bool = False,
     ) -> None:
         if implicit_tls and ssl_context is None:
             raise ValueError("implicit_tls needs an ssl_context")
@@ -132,6 +135,7 @@ class SMTPServer:
                 auth_mechanisms.append("SCRAM-SHA-256")
         self.auth_mechanisms = tuple(auth_mechanisms)
         self.lmtp = lmtp
+        self.require_auth = require_auth
         self._server: asyncio.Server | None = None
         self._sessions: set[_SMTPSession] = set()
 
@@ -457,6 +461,9 @@ class _SMTPSession(asyncio.Protocol):
                 except Exception:  # noqa: BLE001 - answered with 451 at the end of the body
                     self._body_failed = True
         elif isinstance(event, MailFrom):
+            if self.server.require_auth and session.authenticated is None:
+                conn.send(R.AUTH_REQUIRED)
+                return True
             hook = handler.handle_MAIL(session, envelope, event.address, event.params)
             reply = await self._hook(hook)
             if reply.code == 250:
