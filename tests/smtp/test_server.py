@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -445,3 +446,33 @@ async def test_scram_sha_256_over_starttls(
                 [reply] = await c.command(b"")
             assert reply == final
             await c.close()
+
+
+async def test_client_that_reads_late_gets_every_reply(server: SMTPServer) -> None:
+    # The replies outgrow the socket buffers, so the server must stop and
+    # resume writing (pause_writing) without losing or stalling anything.
+    assert server._server is not None
+    # Accepted sockets inherit the listener's small send buffer (Linux).
+    server._server.sockets[0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    c = RawClient(reader, writer)
+    await c.reply()
+    count = 20_000
+    writer.write(b"EHLO c\r\n" + b"HELP\r\n" * count + b"QUIT\r\n")
+    sender = asyncio.create_task(writer.drain())
+    await asyncio.sleep(0.3)  # let the server fill its buffers
+    assert len(await c.reply()) > 5
+    helps = 0
+    while True:
+        lines = await c.reply()
+        if lines[-1].startswith(b"221 "):
+            break
+        assert lines[-1].startswith(b"214 2.0.0 EHLO HELO MAIL")
+        helps += 1
+    assert helps == count
+    await sender
+    await c.close()

@@ -343,8 +343,12 @@ class _SMTPSession(asyncio.Protocol):
         assert self.conn is not None
         if self._lost:
             return False
-        if self._can_write is not None:
+        if self._can_write is not None and not self._can_write.done():
+            # The peer is not reading its replies. Input that arrives
+            # meanwhile is only buffered (not pumped), so go back to the
+            # machine before sleeping again.
             await self._can_write
+            return not self._lost
         if self._reading_paused and self.transport is not None:
             self._reading_paused = False
             self.transport.resume_reading()
@@ -381,7 +385,7 @@ class _SMTPSession(asyncio.Protocol):
                     self._flush()
                     self._arm_timer()
                     return
-                if isinstance(event, Signal | StartTLS | Close | ConnectionClosed):
+                if isinstance(event, (Signal, StartTLS, Close, ConnectionClosed)):
                     self._handoff = event
                     break
                 coro = self._dispatch(event)
