@@ -764,6 +764,7 @@ def test_auth_login() -> None:
     [
         (b"AUTH LOGIN\r\n*\r\n", b"501 5.0.0 Authentication cancelled"),
         (b"AUTH LOGIN\r\n!!!\r\n", b"501 5.5.2 Cannot decode response"),
+        (b"AUTH LOGIN\r\nYQ==\nYQ==\r\n", b"500 5.5.2 Bare CR or LF in command"),
         (b"AUTH PLAIN !!!\r\n", b"501 5.5.2 Cannot decode response"),
         (b"AUTH GSSAPI\r\n", b"504 5.5.4 Unrecognized authentication type"),
         (b"AUTH\r\n", b"501 5.5.4 Syntax: AUTH mechanism [initial-response]"),

@@ -226,7 +226,7 @@ class ServerConnection:
         """Answer the greeting or the event that waits for a reply."""
         awaiting = self._awaiting
         if self._state is State.GREETING:
-            self._emit(reply)
+            self._emit(reply, count=False)
             self._move(Input.GREETED if reply.code == 220 else Input.GREETING_REFUSED)
             return
         if awaiting is None:
@@ -381,12 +381,11 @@ class ServerConnection:
             return False
         line = got[0]
         if isinstance(line, _core.LineError):
+            too_long = line.kind is _core.LineErrorKind.TOO_LONG
             if self._state is State.AUTH:
-                self._end_auth(R.AUTH_LINE_TOO_LONG)
-            elif line.kind is _core.LineErrorKind.TOO_LONG:
-                self._emit(R.LINE_TOO_LONG)
+                self._end_auth(R.AUTH_LINE_TOO_LONG if too_long else R.BARE_LINE_END_COMMAND)
             else:
-                self._emit(R.BARE_LINE_END_COMMAND)
+                self._emit(R.LINE_TOO_LONG if too_long else R.BARE_LINE_END_COMMAND)
             return True
         if self._state is State.AUTH:
             if len(line) + 2 > self.limits.auth_line:
