@@ -862,6 +862,20 @@ def test_lmtp_one_reply_per_recipient() -> None:
     assert [ev for ev in run.events if isinstance(ev, MessageEnd)] == [MessageEnd(4, 2)]
 
 
+def test_lmtp_bdat_last_gets_one_reply_per_recipient() -> None:
+    run = converse(
+        b"LHLO a\r\nMAIL FROM:<a@b.org>\r\nRCPT TO:<x@y.org>\r\nRCPT TO:<z@y.org>\r\n"
+        b"BDAT 3\r\nabcBDAT 2 LAST\r\nde",
+        lmtp=True,
+    )
+    assert replies(run)[-3:] == [
+        b"250 2.0.0 3 octets received",
+        b"250 2.0.0 Message accepted for delivery",
+        b"250 2.0.0 Message accepted for delivery",
+    ]
+    assert run.body == b"abcde"
+
+
 # ------------------------------------------------------------------ tables and helpers
 
 
