@@ -196,3 +196,32 @@ class DotStuffer:
         The stuffer is then ready for another body."""
 
 # ------------------------------------------------------------------ smtp ---
+# RFC 5321 envelope paths (MAIL FROM / RCPT TO arguments)
+
+SMTP_EXPECTED_ASCII: str
+"""``expected`` text of the :class:`~mailcore.errors.ParseError` raised for a
+non-ASCII address or parameter without SMTPUTF8 (the server answers 553 5.6.7)."""
+
+SMTP_PARAM_PREFIX: str
+"""Prefix of the ``expected`` text of every error found in the ESMTP
+parameters rather than in the path (the server answers 501 5.5.4)."""
+
+def parse_mail_from(arg: Buffer, *, smtputf8_allowed: bool) -> tuple[str, dict[str, str | None]]:
+    """Parse what follows ``MAIL FROM:``: ``Reverse-path [SP Mail-parameters]``.
+
+    Returns the mailbox (``""`` for the null reverse-path ``<>``; a source
+    route is dropped) and the ESMTP parameters, keyword upper-cased, value as
+    sent or ``None``. Spaces before the path are tolerated. Non-ASCII is
+    accepted only if ``smtputf8_allowed`` and the parameters include
+    ``SMTPUTF8`` (RFC 6531). Raises :class:`~mailcore.errors.ParseError`
+    (offset, expected) for bad syntax, :class:`~mailcore.errors.LimitExceeded`
+    past 64 octets of local part, 255 of domain or 256 of path.
+    """
+
+def parse_rcpt_to(arg: Buffer, *, smtputf8: bool) -> tuple[str, dict[str, str | None]]:
+    """Parse what follows ``RCPT TO:``: ``Forward-path [SP Rcpt-parameters]``.
+
+    Like :func:`parse_mail_from`, but the null path is refused and
+    ``<Postmaster>`` without a domain is accepted (returned as written).
+    Non-ASCII is accepted only if the transaction used SMTPUTF8.
+    """

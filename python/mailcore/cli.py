@@ -149,6 +149,36 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="configuration file (accepted; not read yet)")
 
 
+def _cmd_bench_smtp(args: argparse.Namespace, out: BinaryIO) -> int:
+    from mailcore.smtp import bench
+
+    sizes = [int(size) for size in args.sizes.split(",")]
+    results = bench.run(sizes, messages=args.messages, sessions=args.sessions)
+    if bench.uvloop_available() and not args.no_uvloop:
+        results += bench.run(sizes, messages=args.messages, sessions=args.sessions, use_uvloop=True)
+    out.write(bench.format_table(results).encode() + b"\n")
+    out.flush()
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = sub.add_parser(
+        "bench",
+        help="time mailcore against named peers",
+        description="Benchmarks that print a Markdown table, each against a named peer.",
+    )
+    areas = bench.add_subparsers(dest="area", metavar="AREA", required=True)
+    smtp = areas.add_parser(
+        "smtp",
+        help="SMTP server messages/s, against aiosmtpd, driven by Postfix's smtp-source",
+    )
+    smtp.add_argument("--messages", type=int, default=2000, help="messages per run")
+    smtp.add_argument("--sessions", type=int, default=20, help="parallel sessions")
+    smtp.add_argument("--sizes", default="4096,102400", help="payload sizes in bytes")
+    smtp.add_argument("--no-uvloop", action="store_true", help="skip the uvloop runs")
+    smtp.set_defaults(handler=_cmd_bench_smtp)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -197,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data_options(store)
     store.set_defaults(handler=_cmd_store)
+    _add_bench(sub)
     return parser
 
 

@@ -50,8 +50,19 @@ class SMTPLimits:
     # smtpd_forbid_bare_newline = no). Off: a bare LF is a syntax error.
     allow_bare_lf_commands: bool = False
     # Quirk: bare LF / CR in a DATA body are turned into CRLF instead of the
-    # message being refused with 550 5.6.11 (Postfix "normalize"). Off by default.
+    # message being refused with 550 5.5.2 (Postfix smtpd_forbid_bare_newline
+    # "normalize" versus "reject"; CVE-2023-51764). Off by default. Either
+    # way only CRLF "." CRLF ends the body.
     normalize_bare_lf_body: bool = False
+    # RFC 2034 enhanced status codes: advertised and sent on 2xx/4xx/5xx
+    # replies. Off only for peers that choke on them.
+    enhanced_status_codes: bool = True
+    # Seconds to wait before answering a failed password check (Dovecot
+    # auth_failure_delay is 2 s): slows guessing, the same for unknown users.
+    auth_failure_delay: float = 1.0
+    # RFC 4954 section 4 / RFC 3207: AUTH PLAIN and LOGIN send the password in
+    # clear, so AUTH is offered only inside TLS unless the operator allows it.
+    auth_requires_tls: bool = True
 
 
 @dataclass(frozen=True, slots=True)
