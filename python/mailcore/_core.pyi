@@ -187,3 +187,31 @@ class DotStuffer:
         """Return the bytes that end the body (a CRLF if needed, then "." CRLF)."""
 
 # ------------------------------------------------------------------ smtp ---
+
+# ------------------------------------------------------------------ mime ---
+
+def mime_envelope(raw: Buffer) -> bytes:
+    """The IMAP ENVELOPE of a raw message, as ready-to-send (cacheable) bytes."""
+
+def mime_bodystructure(raw: Buffer, *, extensible: bool = True) -> bytes:
+    """BODYSTRUCTURE of a raw message; with ``extensible=False``, BODY."""
+
+def mime_section(raw: Buffer, spec: str | Buffer, partial: tuple[int, int] | None = None) -> bytes:
+    """Exact bytes of ``BODY[spec]<origin.count>``; ``spec`` is the text inside the brackets.
+
+    A nonexistent part yields ``b""``; a malformed ``spec`` raises ParseError.
+    """
+
+def mime_header_fields(raw: Buffer, names: list[bytes], *, exclude: bool = False) -> bytes:
+    """Top-level header fields named (``exclude``: not named) in ``names``, then the blank line."""
+
+def imap_string(value: bytes | None) -> bytes:
+    """An IMAP nstring: ``NIL``, a quoted string, or a ``{n}`` literal (NUL sent as 0x80)."""
+
+def write_fetch(messages: list[tuple[int, list[tuple[bytes, int | bytes | None]]]]) -> bytes:
+    """Bytes of ``* seq FETCH (...)`` lines for a batch of ``(seq, [(name, value), ...])``.
+
+    ``int`` is a number, ``None`` is NIL; bytes under FLAGS, ENVELOPE, BODYSTRUCTURE, BODY
+    and BINARY.SIZE are written verbatim (cached IMAP data); under ``BINARY[...]`` as a
+    literal8 when they hold NUL; under any other name as a quoted string or literal.
+    """
