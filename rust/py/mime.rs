@@ -5,7 +5,7 @@
 //! bytes. Large messages are scanned with the GIL released; the input is an
 //! immutable `bytes` or our own copy, so nothing can change it meanwhile.
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt};
 
@@ -128,9 +128,9 @@ fn write_fetch<'py>(
     for (seq, items) in messages {
         let mut converted = Vec::with_capacity(items.len());
         for (name, v) in items {
-            if name.is_empty() || name.iter().any(|&b| b == b' ' || b == b'\r' || b == b'\n') {
-                return Err(PyTypeError::new_err(
-                    "FETCH item name must be a non-empty atom",
+            if name.is_empty() || name.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+                return Err(PyValueError::new_err(
+                    "FETCH item name must be non-empty, without CR, LF or NUL",
                 ));
             }
             let value = value_of(&name, &v)?;

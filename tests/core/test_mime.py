@@ -194,7 +194,8 @@ def test_bodystructure_nested_message() -> None:
         ),
         # LF-only line ends.
         (
-            b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/x\n\nab\n--b--\n",
+            b"Content-Type: multipart/mixed; boundary=b\n\n"
+            b"--b\nContent-Type: text/x\n\nab\n--b--\n",
             b'(("TEXT" "X" NIL NIL NIL "7BIT" 2 1) "MIXED")',
         ),
         # Multipart without boundary: shown as text/plain.
