@@ -39,12 +39,12 @@ def test_batch() -> None:
         ]
     )
     assert out == (
-        b"* 1 FETCH (UID 41 FLAGS (\\Seen \\Answered) RFC822.SIZE 18"
+        b"* 1 FETCH (UID 41 FLAGS (\\Seen \\Answered) RFC822.SIZE 20"
         b' INTERNALDATE "17-Jul-1996 02:44:25 -0700"'
         b' ENVELOPE (NIL "s" NIL NIL NIL NIL NIL NIL NIL NIL)'
         b' BODYSTRUCTURE ("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 6 1'
         b" NIL NIL NIL NIL))\r\n"
-        b"* 2 FETCH (UID 42 BODY[] {18}\r\nSubject: s\r\n\r\nbody\r\n"
+        b"* 2 FETCH (UID 42 BODY[] {20}\r\nSubject: s\r\n\r\nbody\r\n"
         b" BODY[HEADER.FIELDS (X)] NIL)\r\n"
         b'* 3 FETCH (BINARY[1] ~{2}\r\n\x00\x01 BINARY[2] "ok" BINARY.SIZE[1] 2)\r\n'
     )
