@@ -35,8 +35,11 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// One message of a batch: sequence number and (item name, value) pairs.
+pub type Message = (u32, Vec<(Vec<u8>, Value)>);
+
 /// Write `* seq FETCH (name value ...)\r\n` for each message.
-pub fn write_fetch(messages: &[(u32, Vec<(Vec<u8>, Value)>)]) -> Vec<u8> {
+pub fn write_fetch(messages: &[Message]) -> Vec<u8> {
     let mut out = Vec::new();
     for (seq, items) in messages {
         out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());

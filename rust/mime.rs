@@ -23,6 +23,11 @@ pub const MAX_DEPTH: usize = 100;
 /// Most parts parsed in one message; later parts are not split further.
 pub const MAX_PARTS: usize = 10_000;
 
+/// Lowercased (type, subtype).
+pub type MediaType = (Vec<u8>, Vec<u8>);
+/// Parameters as (lowercased name, value).
+pub type Params = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One MIME part: ranges into the raw message.
 #[derive(Debug, Clone)]
 pub struct Part {
@@ -179,7 +184,7 @@ fn skip_cfws(v: &[u8], mut i: usize) -> usize {
 ///
 /// RFC 2045 5.1: `content := "Content-Type" ":" type "/" subtype *(";" parameter)`,
 /// `parameter := attribute "=" value`, `value := token / quoted-string`.
-fn parse_ctype(v: &[u8]) -> Option<((Vec<u8>, Vec<u8>), Vec<(Vec<u8>, Vec<u8>)>)> {
+fn parse_ctype(v: &[u8]) -> Option<(MediaType, Params)> {
     let i = skip_cfws(v, 0);
     let tok = |i: usize| {
         let mut j = i;
@@ -427,7 +432,7 @@ fn upper_string(out: &mut Vec<u8>, s: &[u8]) {
 
 /// One address of an ENVELOPE: (name, adl, mailbox, host); a group start has
 /// host None and mailbox = group name, a group end has mailbox and host None.
-type Addr = (
+pub type Addr = (
     Option<Vec<u8>>,
     Option<Vec<u8>>,
     Option<Vec<u8>>,
@@ -438,14 +443,7 @@ type Addr = (
 ///
 /// RFC 5322 3.4: `address = mailbox / group`, `mailbox = name-addr / addr-spec`,
 /// `name-addr = [display-name] angle-addr`, `group = display-name ":" [group-list] ";"`.
-pub fn parse_addresses(
-    v: &[u8],
-) -> Vec<(
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-)> {
+pub fn parse_addresses(v: &[u8]) -> Vec<Addr> {
     let mut out: Vec<Addr> = Vec::new();
     let mut i = 0;
     let mut in_group = false;

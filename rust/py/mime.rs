@@ -112,6 +112,9 @@ fn value_of(name: &[u8], v: &Bound<'_, PyAny>) -> PyResult<Value> {
     }
 }
 
+/// One message as given from Python: (seq, [(name, value), ...]).
+type PyMessage<'py> = (u32, Vec<(Vec<u8>, Bound<'py, PyAny>)>);
+
 /// Bytes of `* seq FETCH (...)` lines for a batch of messages.
 ///
 /// `messages` is a list of `(seq, [(name, value), ...])`. An `int` value is a
@@ -122,7 +125,7 @@ fn value_of(name: &[u8], v: &Bound<'_, PyAny>) -> PyResult<Value> {
 #[pyfunction]
 fn write_fetch<'py>(
     py: Python<'py>,
-    messages: Vec<(u32, Vec<(Vec<u8>, Bound<'py, PyAny>)>)>,
+    messages: Vec<PyMessage<'py>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let mut batch = Vec::with_capacity(messages.len());
     for (seq, items) in messages {
