@@ -49,13 +49,19 @@ impl fmt::Display for CoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CoreError::Decode { offset, expected } => {
-                write!(f, "invalid encoding at offset {offset}: expected {expected}")
+                write!(
+                    f,
+                    "invalid encoding at offset {offset}: expected {expected}"
+                )
             }
             CoreError::Syntax { offset, expected } => {
                 write!(f, "syntax error at offset {offset}: expected {expected}")
             }
             CoreError::TooLong { offset, limit } => {
-                write!(f, "input too long at offset {offset}: limit is {limit} bytes")
+                write!(
+                    f,
+                    "input too long at offset {offset}: limit is {limit} bytes"
+                )
             }
         }
     }
