@@ -276,7 +276,7 @@ pub fn decode(src: &[u8], header: bool) -> Vec<u8> {
                 };
                 match soft_end {
                     Some(end) => {
-                        trim_padding(&mut out, floor);
+                        // White space before the "=" is data (qp-segment).
                         floor = out.len();
                         i = end;
                     }
@@ -361,6 +361,7 @@ mod tests {
             (b"soft=\r\nbreak", b"softbreak"),
             (b"soft=\nbreak", b"softbreak"),
             (b"soft= \t\r\nbreak", b"softbreak"),
+            (b"kept =\r\nx", b"kept x"),
             (b"end=", b"end"),
             (b"pad  \r\nnext\t\n", b"pad\r\nnext\n"),
             (b"pad  ", b"pad"),
