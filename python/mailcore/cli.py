@@ -48,14 +48,18 @@ def _codec_function(op: str, strict: bool) -> Callable[[bytes], bytes]:
         "b64decode": lambda d: _core.b64decode(d, strict=strict),
         "qp-encode": lambda d: _core.qp_encode(d),
         "qp-decode": lambda d: _core.qp_decode(d),
-        "dot-stuff": _core.dot_stuff,
+        "dot-stuff": lambda d: _core.dot_stuff(d),
         "dot-unstuff": _dot_unstuff,
     }
     return table[op]
 
 
 def _cmd_codec(args: argparse.Namespace, out: BinaryIO) -> int:
-    data = _read_input(args.file)
+    try:
+        data = _read_input(args.file)
+    except OSError as exc:
+        print(f"mailcore codec {args.operation}: {exc}", file=sys.stderr)
+        return 1
     try:
         result = _codec_function(args.operation, args.strict)(data)
     except CoreError as exc:
@@ -94,7 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse (before 3.12) fills an optional positional greedily, so in
+    # `mailcore codec b64decode --strict FILE` the FILE after the flag is left
+    # over: hand it to the positional it belongs to.
+    if (
+        getattr(args, "command", None) == "codec"
+        and args.file is None
+        and len(extra) == 1
+        and (extra[0] == "-" or not extra[0].startswith("-"))
+    ):
+        args.file = extra.pop()
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
