@@ -304,7 +304,12 @@ pub fn encode_header(
         let start = word.as_ptr() as usize - text.as_ptr() as usize;
         let last_word = pieces[j - 1].1;
         let end = last_word.as_ptr() as usize - text.as_ptr() as usize + last_word.len();
-        encode_run(&text[start..end], ws, charset, &mut w, encode_char)?;
+        // Keep one white space character as the separator before the run and
+        // encode the rest with it, so a long run of white space cannot push
+        // the first encoded-word past max_line (at the start: keep none).
+        let keep = if w.out.is_empty() { 0 } else { ws.len().min(1) };
+        let start = start - (ws.len() - keep);
+        encode_run(&text[start..end], &ws[..keep], charset, &mut w, encode_char)?;
         i = j;
     }
     Ok(w.out)

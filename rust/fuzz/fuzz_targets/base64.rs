@@ -1,0 +1,33 @@
+//! base64: never panics; encode then decode gives the input back; the
+//! streaming lenient decoder gives the same bytes for any split; whatever
+//! strict decoding accepts, lenient decoding reads the same way.
+#![no_main]
+
+use _core::base64;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: &[u8]| {
+    let (knob, data) = match input.split_first() {
+        Some((k, d)) => (usize::from(*k), d),
+        None => (0, input),
+    };
+    let line = knob % 80 + 1;
+    let encoded = base64::encode(data, Some(line));
+    assert_eq!(encoded.len(), base64::encoded_len(data.len(), Some(line)));
+    assert_eq!(base64::decode_lenient(&encoded), data);
+    assert_eq!(base64::decode_strict(&base64::encode(data, None)).as_deref(), Ok(data));
+
+    // Arbitrary input as base64 text.
+    let whole = base64::decode_lenient(data);
+    let cut = if data.is_empty() { 0 } else { knob % (data.len() + 1) };
+    let mut split = Vec::new();
+    let mut d = base64::Decoder::new();
+    d.feed(&data[..cut], &mut split);
+    d.feed(&data[cut..], &mut split);
+    d.finish(&mut split);
+    assert_eq!(split, whole);
+    match base64::decode_strict(data) {
+        Ok(strict) => assert_eq!(strict, whole),
+        Err(e) => assert!(e.offset() <= data.len()),
+    }
+});
