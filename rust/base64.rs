@@ -175,8 +175,7 @@ impl Decoder {
             if whole > 0 {
                 let start = out.len();
                 out.resize(start + whole / 4 * 3, 0);
-                let decoded =
-                    STANDARD.decode(&chunk[..whole], Out::from_slice(&mut out[start..]));
+                let decoded = STANDARD.decode(&chunk[..whole], Out::from_slice(&mut out[start..]));
                 match decoded {
                     Ok(d) if d.len() == whole / 4 * 3 => chunk = &chunk[whole..],
                     // Padding (which ends the data), white space or garbage

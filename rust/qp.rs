@@ -115,67 +115,121 @@ pub fn encode(src: &[u8], header: bool, line_length: usize) -> Vec<u8> {
         return encode_header(src);
     }
     let line = line_length.max(MIN_LINE_LENGTH);
-    // Worst case: every byte as "=XX", plus a soft break per (line - 1) characters.
-    let mut out = Vec::with_capacity(src.len() * 3 + (src.len() * 3 / (line - 1) + 1) * 3);
+    // Worst case: every byte as "=XX", plus a soft break per (line - 1)
+    // characters; 16 bytes of slack for the fixed-size writes below.
+    let cap = src.len() * 3 + (src.len() * 3 / (line - 1) + 1) * 3 + 16;
+    let mut out = vec![0u8; cap];
+    let mut o = 0;
     let mut rest = src;
     loop {
         let (seg, next) = match memchr::memmem::find(rest, b"\r\n") {
             Some(i) => (&rest[..i], Some(&rest[i + 2..])),
             None => (rest, None),
         };
-        encode_line(seg, line, &mut out);
+        o = encode_line(seg, line, &mut out, o);
         match next {
             Some(n) => {
-                out.extend_from_slice(b"\r\n");
+                out[o..o + 2].copy_from_slice(b"\r\n");
+                o += 2;
                 rest = n;
             }
             None => break,
         }
     }
+    out.truncate(o);
     out
 }
 
-/// Encode one line of input (no CRLF in it) with soft breaks.
-fn encode_line(seg: &[u8], line: usize, out: &mut Vec<u8>) {
+/// Each byte's encoded form (padded to 3 bytes) and its width: literal bytes,
+/// space and tab take 1, the rest "=XX" 3. Written with no branch on the byte,
+/// since for binary data that branch is unpredictable.
+const FORMS: [([u8; 3], u8); 256] = {
+    let mut t = [([0u8; 3], 3u8); 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = if BODY_CLASS[b] == ENC {
+            ([b'=', HEX[b >> 4], HEX[b & 15]], 3)
+        } else {
+            ([b as u8, 0, 0], 1)
+        };
+        b += 1;
+    }
+    t
+};
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Non-zero when a byte of `v` is zero (the lowest set bit marks the first).
+const fn has_zero(v: u64) -> u64 {
+    v.wrapping_sub(LO) & !v & HI
+}
+
+/// Whether all 8 bytes are written as themselves in the middle of a line
+/// (32..=126 but "=").
+const fn all_literal(x: u64) -> bool {
+    x & HI == 0
+        && x.wrapping_sub(LO * 0x20) & !x & HI == 0
+        && has_zero(x ^ (LO * 0x3D)) == 0
+        && has_zero(x ^ (LO * 0x7F)) == 0
+}
+
+fn load8(src: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&src[i..i + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Encode one line of input (no CRLF in it) with soft breaks into `out` at `o`.
+fn encode_line(seg: &[u8], line: usize, out: &mut [u8], mut o: usize) -> usize {
+    let Some((&last, body)) = seg.split_last() else {
+        return o;
+    };
+    // Every byte but the last must leave room for the "=" of a soft break.
+    let soft = line - 1;
     let mut col = 0;
-    let last = seg.len().wrapping_sub(1);
     let mut i = 0;
-    while i < seg.len() {
-        // Fast path: a run of literal bytes that fits on the current line
-        // without reaching its last column is copied in one go.
-        let room = (line - 1 - col).min(seg.len() - i);
-        let mut run = 0;
-        while run < room && BODY_CLASS[usize::from(seg[i + run])] == LIT {
-            run += 1;
-        }
-        if run > 0 && i + run <= last {
-            out.extend_from_slice(&seg[i..i + run]);
-            col += run;
-            i += run;
+    while i < body.len() {
+        if i + 8 <= body.len() && col + 8 <= soft && all_literal(load8(body, i)) {
+            out[o..o + 8].copy_from_slice(&body[i..i + 8]);
+            o += 8;
+            col += 8;
+            i += 8;
             continue;
         }
-        let b = seg[i];
-        let literal = match BODY_CLASS[usize::from(b)] {
-            LIT => true,
-            WS => i != last,
-            _ => false,
-        };
-        let width = if literal { 1 } else { 3 };
-        // The last byte of a line may reach the last column; any other byte
-        // must leave room for the "=" of a soft break.
-        let limit = if i == last { line } else { line - 1 };
-        if col + width > limit {
-            out.extend_from_slice(b"=\r\n");
+        let (form, width) = FORMS[usize::from(body[i])];
+        let width = usize::from(width);
+        if col + width > soft {
+            out[o..o + 3].copy_from_slice(b"=\r\n");
+            o += 3;
             col = 0;
         }
-        if literal {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-        }
+        out[o..o + 3].copy_from_slice(&form);
+        o += width;
         col += width;
         i += 1;
     }
+    // Rule 3: a space or tab ending the line is encoded.
+    let (form, width) = match last {
+        b' ' | b'\t' => (
+            [
+                b'=',
+                HEX[usize::from(last >> 4)],
+                HEX[usize::from(last & 15)],
+            ],
+            3,
+        ),
+        _ => {
+            let (f, w) = FORMS[usize::from(last)];
+            (f, usize::from(w))
+        }
+    };
+    if col + width > line {
+        out[o..o + 3].copy_from_slice(b"=\r\n");
+        o += 3;
+    }
+    out[o..o + 3].copy_from_slice(&form);
+    o + width
 }
 
 fn encode_header(src: &[u8]) -> Vec<u8> {
@@ -205,11 +259,23 @@ pub fn header_encoded_len(src: &[u8]) -> usize {
         .sum()
 }
 
+/// Hex digit values, 0xFF for other bytes.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = hex_value(c as u8);
+        c += 1;
+    }
+    t
+};
+
 /// Decode quoted-printable; never fails.
 ///
 /// - "=" followed by two hex digits (either case) is that byte;
 /// - "=" followed by optional spaces and tabs, then CRLF, LF or the end of the
-///   input, is a soft line break and is removed;
+///   input, is a soft line break and is removed (white space before the "="
+///   is data);
 /// - any other "=" is kept as it is, with what follows it (RFC 2045 note 1);
 /// - spaces and tabs before a line end (CRLF, LF or the end of the input) were
 ///   added by transport and are removed (RFC 2045 section 6.7 rule 3);
@@ -217,50 +283,92 @@ pub fn header_encoded_len(src: &[u8]) -> usize {
 ///
 /// With `header == true`, "_" is also turned into a space (RFC 2047 "Q").
 pub fn decode(src: &[u8], header: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(src.len());
+    let n = src.len();
+    // The output is never longer than the input; 8 bytes of slack for the
+    // word-sized copies.
+    let mut out = vec![0u8; n + 8];
+    let mut o = 0;
     // Output bytes before `floor` are not transport padding: decoded escapes
     // and everything up to the last line end.
     let mut floor = 0;
     let mut i = 0;
-    let n = src.len();
+    let us = if header {
+        LO * u64::from(b'_')
+    } else {
+        LO * u64::from(b'=')
+    };
     while i < n {
-        let stop = if header {
-            memchr::memchr3(b'=', b'\n', b'_', &src[i..])
-        } else {
-            memchr::memchr2(b'=', b'\n', &src[i..])
-        };
-        let Some(off) = stop else {
-            out.extend_from_slice(&src[i..]);
+        // Copy up to the next "=", LF (or "_"), 8 bytes at a time.
+        while i + 8 <= n {
+            let x = load8(src, i);
+            let m = has_zero(x ^ (LO * u64::from(b'=')))
+                | has_zero(x ^ (LO * u64::from(b'\n')))
+                | has_zero(x ^ us);
+            out[o..o + 8].copy_from_slice(&src[i..i + 8]);
+            if m == 0 {
+                o += 8;
+                i += 8;
+            } else {
+                let k = (m.trailing_zeros() / 8) as usize;
+                o += k;
+                i += k;
+                break;
+            }
+        }
+        // Fewer than 8 bytes left, or at a special byte.
+        while i < n && !matches!(src[i], b'=' | b'\n') && !(header && src[i] == b'_') {
+            out[o] = src[i];
+            o += 1;
+            i += 1;
+        }
+        if i >= n {
             break;
-        };
-        out.extend_from_slice(&src[i..i + off]);
-        i += off;
+        }
         match src[i] {
             b'\n' => {
-                let cr = out.last() == Some(&b'\r') && out.len() > floor;
+                let cr = o > floor && out[o - 1] == b'\r';
                 if cr {
-                    out.pop();
+                    o -= 1;
                 }
-                trim_padding(&mut out, floor);
+                o = trim_padding(&out, o, floor);
                 if cr {
-                    out.push(b'\r');
+                    out[o] = b'\r';
+                    o += 1;
                 }
-                out.push(b'\n');
-                floor = out.len();
+                out[o] = b'\n';
+                o += 1;
+                floor = o;
                 i += 1;
             }
             b'_' => {
-                out.push(b' ');
-                floor = out.len();
+                out[o] = b' ';
+                o += 1;
+                floor = o;
                 i += 1;
             }
             _ => {
-                // "=": an escape, a soft break, or malformed.
-                let hi = src.get(i + 1).map_or(0xFF, |&c| hex_value(c));
-                let lo = src.get(i + 2).map_or(0xFF, |&c| hex_value(c));
+                // "=": escapes (often several in a row in binary data), a
+                // soft break, or malformed.
+                while i + 2 < n && src[i] == b'=' {
+                    let hi = HEX_VALUE[usize::from(src[i + 1])];
+                    let lo = HEX_VALUE[usize::from(src[i + 2])];
+                    if hi | lo == 0xFF {
+                        break;
+                    }
+                    out[o] = hi << 4 | lo;
+                    o += 1;
+                    floor = o;
+                    i += 3;
+                }
+                if i >= n || src[i] != b'=' {
+                    continue;
+                }
+                let hi = src.get(i + 1).map_or(0xFF, |&c| HEX_VALUE[usize::from(c)]);
+                let lo = src.get(i + 2).map_or(0xFF, |&c| HEX_VALUE[usize::from(c)]);
                 if hi != 0xFF && lo != 0xFF {
-                    out.push(hi << 4 | lo);
-                    floor = out.len();
+                    out[o] = hi << 4 | lo;
+                    o += 1;
+                    floor = o;
                     i += 3;
                     continue;
                 }
@@ -277,27 +385,30 @@ pub fn decode(src: &[u8], header: bool) -> Vec<u8> {
                 match soft_end {
                     Some(end) => {
                         // White space before the "=" is data (qp-segment).
-                        floor = out.len();
+                        floor = o;
                         i = end;
                     }
                     None => {
-                        out.push(b'=');
-                        floor = out.len();
+                        out[o] = b'=';
+                        o += 1;
+                        floor = o;
                         i += 1;
                     }
                 }
             }
         }
     }
-    trim_padding(&mut out, floor);
+    let end = trim_padding(&out, o, floor);
+    out.truncate(end);
     out
 }
 
-/// Remove spaces and tabs at the end of `out`, but none before `floor`.
-fn trim_padding(out: &mut Vec<u8>, floor: usize) {
-    while out.len() > floor && matches!(out.last(), Some(b' ' | b'\t')) {
-        out.pop();
+/// Length of `out[..o]` without its trailing spaces and tabs, but not below `floor`.
+fn trim_padding(out: &[u8], mut o: usize, floor: usize) -> usize {
+    while o > floor && matches!(out[o - 1], b' ' | b'\t') {
+        o -= 1;
     }
+    o
 }
 
 #[cfg(test)]
