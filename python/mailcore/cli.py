@@ -37,6 +37,14 @@ def _dot_unstuff(data: bytes) -> bytes:
             offset=len(data),
             expected='CRLF "." CRLF',
         )
+    if reader.rest:
+        # Silently dropping them would lose data the user meant to convert.
+        end = len(data) - len(reader.rest)
+        raise CoreError(
+            f'bytes after the end of data ("." CRLF) at offset {end}',
+            offset=end,
+            expected="end of input",
+        )
     return body
 
 
