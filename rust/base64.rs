@@ -235,6 +235,68 @@ pub fn decode_lenient(src: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Output length of `src` if it has the exact shape of MIME base64 as
+/// encoders write it: lines of 76 characters ended by CRLF, then a shorter
+/// last line (a multiple of 4 characters, CRLF-ended). `None` otherwise.
+///
+/// For such input [`decode_mime_into`] writes the output in place, with no
+/// gathering of characters and no second buffer.
+pub fn canonical_mime_len(src: &[u8]) -> Option<usize> {
+    let full = src.len() / 78;
+    let tail = &src[full * 78..];
+    let tail_out = match tail {
+        // The last full line may end in padding.
+        [] if full > 0 => {
+            let pads = src[..src.len() - 2]
+                .iter()
+                .rev()
+                .take_while(|&&c| c == b'=')
+                .count();
+            return (full * 57).checked_sub(pads.min(2));
+        }
+        [] => 0,
+        [content @ .., b'\r', b'\n'] if !content.is_empty() && content.len() % 4 == 0 => {
+            let pads = content.iter().rev().take_while(|&&c| c == b'=').count();
+            (content.len() / 4 * 3).checked_sub(pads.min(2))?
+        }
+        _ => return None,
+    };
+    Some(full * 57 + tail_out)
+}
+
+/// Decode input of the shape [`canonical_mime_len`] accepts into `dst` (of
+/// that length). Returns `false`, with `dst` partly written, when the input
+/// is not exactly that shape or holds bytes outside the alphabet, padding
+/// inside it or a non-canonical end: the caller then uses [`decode_lenient`],
+/// which gives what this would have given on the bytes it accepts.
+pub fn decode_mime_into(src: &[u8], dst: &mut [u8]) -> bool {
+    let full = src.len() / 78;
+    let mut o = 0;
+    let tail = &src[full * 78..];
+    for (k, line) in src[..full * 78].chunks_exact(78).enumerate() {
+        if &line[76..] != b"\r\n" {
+            return false;
+        }
+        let room = (dst.len() - o).min(57);
+        match STANDARD.decode(&line[..76], Out::from_slice(&mut dst[o..o + room])) {
+            Ok(d) if d.len() == 57 => o += 57,
+            // Padding only on the very last line.
+            Ok(d) if k + 1 == full && tail.is_empty() => o += d.len(),
+            _ => return false,
+        }
+    }
+    if tail.is_empty() {
+        return o == dst.len();
+    }
+    let Some(content) = tail.strip_suffix(b"\r\n") else {
+        return false;
+    };
+    match STANDARD.decode(content, Out::from_slice(&mut dst[o..])) {
+        Ok(d) => o + d.len() == dst.len(),
+        Err(_) => false,
+    }
+}
+
 const ALPHABET: &str = "a base64 character (A-Z a-z 0-9 + /)";
 
 fn bad(offset: usize, expected: &'static str) -> CoreError {
@@ -392,6 +454,24 @@ mod tests {
         enc.splice(5000..5000, b"  *".iter().copied());
         assert_eq!(decode_lenient(&enc), data);
         assert_eq!(lenient_bytewise(&enc), data);
+    }
+
+    #[test]
+    fn canonical_mime_fast_path_matches_lenient() {
+        for n in [0usize, 1, 2, 3, 56, 57, 58, 114, 1000, 4000] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 31 % 256) as u8).collect();
+            let enc = encode(&data, Some(76));
+            let len = canonical_mime_len(&enc).expect("encoder output is canonical");
+            let mut dst = vec![0u8; len];
+            assert!(decode_mime_into(&enc, &mut dst), "{n}");
+            assert_eq!(dst, data);
+        }
+        let mut enc = encode(&[7u8; 300], Some(76));
+        enc[10] = b'*';
+        let len = canonical_mime_len(&enc).expect("shape is still canonical");
+        assert!(!decode_mime_into(&enc, &mut vec![0u8; len]));
+        assert_eq!(canonical_mime_len(b"Zm9v\n"), None);
+        assert_eq!(canonical_mime_len(b"Zm9\r\n"), None);
     }
 
     #[test]

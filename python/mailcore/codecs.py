@@ -1,7 +1,9 @@
 """MIME and transport codecs, implemented in the Rust core.
 
 This module is the public face of :mod:`mailcore._core`'s codecs; import from
-here, not from ``_core``.
+here, not from ``_core``. :class:`LineReader`, :class:`DotReader`,
+:func:`dot_stuff` and :class:`DotStuffer` (line framing and dot-stuffing) are
+re-exported from ``_core`` as they are.
 
 Deliberate differences from the standard library (each has a test):
 
@@ -25,15 +27,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mailcore import _core
+from mailcore._core import DotReader, DotStuffer, LineReader, dot_stuff
 
 if TYPE_CHECKING:
     # Only for annotations: typing_extensions is not a runtime dependency.
     from typing_extensions import Buffer
 
 __all__ = [
+    "DotReader",
+    "DotStuffer",
+    "LineReader",
     "b64decode",
     "b64encode",
     "decode_header",
+    "dot_stuff",
     "encode_header",
     "qp_decode",
     "qp_encode",

@@ -54,6 +54,20 @@ fn b64decode<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let src = bytes_of(data)?;
     let src: &[u8] = &src;
+    if !strict {
+        if let Some(len) = base64::canonical_mime_len(src) {
+            // Encoder-shaped MIME text: decoded straight into the new bytes
+            // object. Anything unusual falls through to the general path.
+            let mut ok = false;
+            let out = PyBytes::new_with(py, len, |dst| {
+                ok = maybe_detach(py, src.len(), || base64::decode_mime_into(src, dst));
+                Ok(())
+            })?;
+            if ok {
+                return Ok(out);
+            }
+        }
+    }
     let out = maybe_detach(py, src.len(), || {
         if strict {
             base64::decode_strict(src)

@@ -23,12 +23,13 @@ __all__ = ["Case", "aiosmtpd_unstuff", "cases", "make_input", "replace_unstuff",
 
 MIB = 1024 * 1024
 
-_WORDS = (
+_VOCABULARY = (
     "le la les un une des et est dans pour avec sur pas plus que qui nous vous "
     "message courrier serveur réseau données été déjà très où à ça français "
     "über Größe schön Grüße Mädchen Straße naïve café crème résumé señor año "
     "the of and to in is that for it as with was on be at by this have from"
-).split()
+)
+_WORDS = _VOCABULARY.split()
 
 
 def make_input(kind: str, size: int) -> bytes:

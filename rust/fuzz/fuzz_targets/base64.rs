@@ -1,6 +1,7 @@
 //! base64: never panics; encode then decode gives the input back; the
 //! streaming lenient decoder gives the same bytes for any split; whatever
-//! strict decoding accepts, lenient decoding reads the same way.
+//! strict decoding accepts, lenient decoding reads the same way; the in-place
+//! path for encoder-shaped MIME agrees with the general one.
 #![no_main]
 
 use _core::base64;
@@ -26,6 +27,18 @@ fuzz_target!(|input: &[u8]| {
     d.feed(&data[cut..], &mut split);
     d.finish(&mut split);
     assert_eq!(split, whole);
+    // The in-place path for encoder-shaped MIME text agrees with the general one.
+    if let Some(len) = base64::canonical_mime_len(data) {
+        let mut dst = vec![0u8; len];
+        if base64::decode_mime_into(data, &mut dst) {
+            assert_eq!(dst, whole);
+        }
+    }
+    if let Some(len) = base64::canonical_mime_len(&encoded) {
+        let mut dst = vec![0u8; len];
+        assert!(line != 76 || base64::decode_mime_into(&encoded, &mut dst));
+        assert!(line != 76 || dst == data);
+    }
     match base64::decode_strict(data) {
         Ok(strict) => assert_eq!(strict, whole),
         Err(e) => assert!(e.offset() <= data.len()),
