@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
         input=stdin,
         capture_output=True,
         timeout=60,
+        check=False,
     )
 
 
@@ -95,3 +97,22 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "nope" in proc.stderr.decode()
     assert "Traceback" not in proc.stderr.decode()
+
+
+def test_bench_codecs_prints_the_table_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "codecs", "--size", "0.05", "--repeat", "1", "--json", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailcore", *args],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    table = proc.stdout.decode()
+    for row in ("mailcore.b64encode", "base64.encodebytes", "binascii.a2b_qp", "DotReader"):
+        assert row in table
+    rows = json.loads(out.read_text())
+    assert {r["operation"] for r in rows} >= {"base64 encode (MIME)", "QP decode", "dot-unstuff"}
+    assert all(r["seconds"] > 0 and r["mb_per_s"] > 0 for r in rows)
+    mailcore_rows = [r for r in rows if r["implementation"].startswith("mailcore")]
+    assert all(r["speedup"] == 1.0 for r in mailcore_rows)

@@ -24,7 +24,7 @@ fn maybe_detach<T: Send>(py: Python<'_>, len: usize, f: impl FnOnce() -> T + Sen
 }
 
 #[pyfunction]
-#[pyo3(signature = (data, line_length = Some(76)))]
+#[pyo3(signature = (data, line_length = Some(76)), text_signature = "(data, line_length=76)")]
 fn b64encode<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,

@@ -134,7 +134,7 @@ def test_encode_refuses_impossible_requests() -> None:
 
 
 texts = st.text(
-    st.characters(blacklist_categories=("Cs",)),
+    st.characters(blacklist_categories=["Cs"]),
     max_size=200,
 )
 words = st.lists(
