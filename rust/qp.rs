@@ -154,17 +154,19 @@ fn find_crlf(s: &[u8]) -> Option<usize> {
     None
 }
 
-/// Each byte's encoded form (padded to 3 bytes) and its width: literal bytes,
-/// space and tab take 1, the rest "=XX" 3. Written with no branch on the byte,
-/// since for binary data that branch is unpredictable.
-const FORMS: [([u8; 3], u8); 256] = {
-    let mut t = [([0u8; 3], 3u8); 256];
+/// Each byte's encoded form, padded to 4 bytes so that it is written with
+/// one store, and its width in the last byte: literal bytes, space and tab
+/// take 1, the rest "=XX" 3. Written with no branch on the byte, since for
+/// binary data that branch is unpredictable; the padding is overwritten by
+/// what follows.
+const FORMS: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
     let mut b = 0;
     while b < 256 {
         t[b] = if BODY_CLASS[b] == ENC {
-            ([b'=', HEX[b >> 4], HEX[b & 15]], 3)
+            [b'=', HEX[b >> 4], HEX[b & 15], 3]
         } else {
-            ([b as u8, 0, 0], 1)
+            [b as u8, 0, 0, 1]
         };
         b += 1;
     }
@@ -215,55 +217,52 @@ fn encode_line(seg: &[u8], line: usize, out: &mut [u8], mut o: usize) -> usize {
             // Four bytes at a time when they fit on the line: their four
             // table look-ups do not wait on each other, only one add
             // moves the output position.
-            let (f0, w0) = FORMS[usize::from(body[i])];
-            let (f1, w1) = FORMS[usize::from(body[i + 1])];
-            let (f2, w2) = FORMS[usize::from(body[i + 2])];
-            let (f3, w3) = FORMS[usize::from(body[i + 3])];
-            let (w0, w1, w2) = (usize::from(w0), usize::from(w1), usize::from(w2));
-            let total = w0 + w1 + w2 + usize::from(w3);
+            let f0 = FORMS[usize::from(body[i])];
+            let f1 = FORMS[usize::from(body[i + 1])];
+            let f2 = FORMS[usize::from(body[i + 2])];
+            let f3 = FORMS[usize::from(body[i + 3])];
+            let (w0, w1, w2) = (usize::from(f0[3]), usize::from(f1[3]), usize::from(f2[3]));
+            let total = w0 + w1 + w2 + usize::from(f3[3]);
             if col + total <= soft {
-                out[o..o + 3].copy_from_slice(&f0);
-                out[o + w0..o + w0 + 3].copy_from_slice(&f1);
-                out[o + w0 + w1..o + w0 + w1 + 3].copy_from_slice(&f2);
-                out[o + w0 + w1 + w2..o + w0 + w1 + w2 + 3].copy_from_slice(&f3);
+                let (a, b, c) = (o + w0, o + w0 + w1, o + w0 + w1 + w2);
+                out[o..o + 4].copy_from_slice(&f0);
+                out[a..a + 4].copy_from_slice(&f1);
+                out[b..b + 4].copy_from_slice(&f2);
+                out[c..c + 4].copy_from_slice(&f3);
                 o += total;
                 col += total;
                 i += 4;
                 continue;
             }
         }
-        let (form, width) = FORMS[usize::from(body[i])];
-        let width = usize::from(width);
+        let form = FORMS[usize::from(body[i])];
+        let width = usize::from(form[3]);
         if col + width > soft {
             out[o..o + 3].copy_from_slice(b"=\r\n");
             o += 3;
             col = 0;
         }
-        out[o..o + 3].copy_from_slice(&form);
+        out[o..o + 4].copy_from_slice(&form);
         o += width;
         col += width;
         i += 1;
     }
     // Rule 3: a space or tab ending the line is encoded.
-    let (form, width) = match last {
-        b' ' | b'\t' => (
-            [
-                b'=',
-                HEX[usize::from(last >> 4)],
-                HEX[usize::from(last & 15)],
-            ],
+    let form = match last {
+        b' ' | b'\t' => [
+            b'=',
+            HEX[usize::from(last >> 4)],
+            HEX[usize::from(last & 15)],
             3,
-        ),
-        _ => {
-            let (f, w) = FORMS[usize::from(last)];
-            (f, usize::from(w))
-        }
+        ],
+        _ => FORMS[usize::from(last)],
     };
+    let width = usize::from(form[3]);
     if col + width > line {
         out[o..o + 3].copy_from_slice(b"=\r\n");
         o += 3;
     }
-    out[o..o + 3].copy_from_slice(&form);
+    out[o..o + 4].copy_from_slice(&form);
     o + width
 }
 
@@ -333,8 +332,10 @@ pub fn decode(src: &[u8], header: bool) -> Vec<u8> {
         LO * u64::from(b'=')
     };
     while i < n {
-        // Copy up to the next "=", LF (or "_"), 8 bytes at a time.
-        while i + 8 <= n {
+        if i + 8 <= n {
+            // Copy up to the next "=", LF (or "_"), 8 bytes at a time, and
+            // decode a valid escape right here: the common cases take no
+            // trip through the general code below.
             let x = load8(src, i);
             let m = has_zero(x ^ (LO * u64::from(b'=')))
                 | has_zero(x ^ (LO * u64::from(b'\n')))
@@ -343,21 +344,43 @@ pub fn decode(src: &[u8], header: bool) -> Vec<u8> {
             if m == 0 {
                 o += 8;
                 i += 8;
-            } else {
-                let k = (m.trailing_zeros() / 8) as usize;
-                o += k;
-                i += k;
+                continue;
+            }
+            let k = (m.trailing_zeros() / 8) as usize;
+            o += k;
+            i += k;
+            if src[i] == b'=' && i + 2 < n {
+                let hi = HEX_VALUE[usize::from(src[i + 1])];
+                let lo = HEX_VALUE[usize::from(src[i + 2])];
+                if hi | lo != 0xFF {
+                    out[o] = hi << 4 | lo;
+                    o += 1;
+                    i += 3;
+                    // Escapes come in runs (UTF-8 sequences, binary data).
+                    while i + 2 < n && src[i] == b'=' {
+                        let hi = HEX_VALUE[usize::from(src[i + 1])];
+                        let lo = HEX_VALUE[usize::from(src[i + 2])];
+                        if hi | lo == 0xFF {
+                            break;
+                        }
+                        out[o] = hi << 4 | lo;
+                        o += 1;
+                        i += 3;
+                    }
+                    floor = o;
+                    continue;
+                }
+            }
+        } else {
+            // Fewer than 8 bytes left.
+            while i < n && !matches!(src[i], b'=' | b'\n') && !(header && src[i] == b'_') {
+                out[o] = src[i];
+                o += 1;
+                i += 1;
+            }
+            if i >= n {
                 break;
             }
-        }
-        // Fewer than 8 bytes left, or at a special byte.
-        while i < n && !matches!(src[i], b'=' | b'\n') && !(header && src[i] == b'_') {
-            out[o] = src[i];
-            o += 1;
-            i += 1;
-        }
-        if i >= n {
-            break;
         }
         match src[i] {
             b'\n' => {
