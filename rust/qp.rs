@@ -115,9 +115,16 @@ pub fn encode(src: &[u8], header: bool, line_length: usize) -> Vec<u8> {
         return encode_header(src);
     }
     let line = line_length.max(MIN_LINE_LENGTH);
-    // Worst case: every byte as "=XX", plus a soft break per (line - 1)
-    // characters; 16 bytes of slack for the fixed-size writes below.
-    let cap = src.len() * 3 + (src.len() * 3 / (line - 1) + 1) * 3 + 16;
+    // Worst case: every byte as "=XX", plus soft breaks. A line is only
+    // broken when the next form (at most 3 characters) does not fit in
+    // line - 1 columns, so each holds at least line - 3 characters (and at
+    // least one byte). 16 bytes of slack for the fixed-size writes below.
+    let breaks = if line > 6 {
+        src.len() * 3 / (line - 3)
+    } else {
+        src.len()
+    };
+    let cap = src.len() * 3 + breaks * 3 + 16;
     let mut out = vec![0u8; cap];
     let mut o = 0;
     let mut rest = src;
@@ -509,6 +516,16 @@ mod tests {
             assert!(line.len() <= 77, "{}", line.len());
         }
         assert_eq!(decode(&enc, false), tricky);
+    }
+
+    #[test]
+    fn short_lines_break_before_every_escape() {
+        let src = b"\x00\xc3\xa9=\xff\x01\x02";
+        for line in 4..10 {
+            let enc = encode(src, false, line);
+            assert!(enc.split(|&c| c == b'\n').all(|l| l.len() <= line + 1));
+            assert_eq!(decode(&enc, false), src.to_vec());
+        }
     }
 
     #[test]
