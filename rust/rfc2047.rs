@@ -170,8 +170,11 @@ pub fn decode_header(
 /// The encoded form of one character in the target charset.
 pub type CharEncoder<'a> = dyn FnMut(char, &mut Vec<u8>) -> Result<(), String> + 'a;
 
+/// A built-in charset encoder: appends one character's bytes, or says why not.
+pub type BuiltinEncoder = fn(char, &mut Vec<u8>) -> Result<(), String>;
+
 /// Encode a character with a built-in charset encoder, if `charset` is one.
-pub fn builtin_encoder(charset: &str) -> Option<fn(char, &mut Vec<u8>) -> Result<(), String>> {
+pub fn builtin_encoder(charset: &str) -> Option<BuiltinEncoder> {
     fn utf8(c: char, out: &mut Vec<u8>) -> Result<(), String> {
         let mut buf = [0u8; 4];
         out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
