@@ -228,14 +228,21 @@ fn encode_line(seg: &[u8], line: usize, out: &mut [u8], mut o: usize) -> usize {
             let f1 = FORMS[usize::from(body[i + 1])];
             let f2 = FORMS[usize::from(body[i + 2])];
             let f3 = FORMS[usize::from(body[i + 3])];
-            let (w0, w1, w2) = (usize::from(f0[3]), usize::from(f1[3]), usize::from(f2[3]));
-            let total = w0 + w1 + w2 + usize::from(f3[3]);
+            // Widths are 1 or 3; the mask lets the compiler see that every
+            // write stays inside the 16-byte window (no bounds checks).
+            let (w0, w1, w2) = (
+                usize::from(f0[3] & 3),
+                usize::from(f1[3] & 3),
+                usize::from(f2[3] & 3),
+            );
+            let total = w0 + w1 + w2 + usize::from(f3[3] & 3);
             if col + total <= soft {
-                let (a, b, c) = (o + w0, o + w0 + w1, o + w0 + w1 + w2);
-                out[o..o + 4].copy_from_slice(&f0);
-                out[a..a + 4].copy_from_slice(&f1);
-                out[b..b + 4].copy_from_slice(&f2);
-                out[c..c + 4].copy_from_slice(&f3);
+                let (a, b, c) = (w0, w0 + w1, w0 + w1 + w2);
+                let window = &mut out[o..o + 16];
+                window[..4].copy_from_slice(&f0);
+                window[a..a + 4].copy_from_slice(&f1);
+                window[b..b + 4].copy_from_slice(&f2);
+                window[c..c + 4].copy_from_slice(&f3);
                 o += total;
                 col += total;
                 i += 4;
