@@ -331,6 +331,17 @@ const HEX_VALUE: [u8; 256] = {
 ///
 /// With `header == true`, "_" is also turned into a space (RFC 2047 "Q").
 pub fn decode(src: &[u8], header: bool) -> Vec<u8> {
+    if header {
+        decode_form::<true>(src)
+    } else {
+        decode_form::<false>(src)
+    }
+}
+
+/// [`decode`], compiled once per form so the body form's scan does not look
+/// for "_".
+fn decode_form<const HEADER: bool>(src: &[u8]) -> Vec<u8> {
+    let header = HEADER;
     let n = src.len();
     // The output is never longer than the input; 8 bytes of slack for the
     // word-sized copies.
@@ -340,21 +351,18 @@ pub fn decode(src: &[u8], header: bool) -> Vec<u8> {
     // and everything up to the last line end.
     let mut floor = 0;
     let mut i = 0;
-    let us = if header {
-        LO * u64::from(b'_')
-    } else {
-        LO * u64::from(b'=')
-    };
     while i < n {
         if i + 8 <= n {
             // Copy up to the next "=", LF (or "_"), 8 bytes at a time, and
             // decode a valid escape right here: the common cases take no
             // trip through the general code below.
             let x = load8(src, i);
-            let m = has_zero(x ^ (LO * u64::from(b'=')))
-                | has_zero(x ^ (LO * u64::from(b'\n')))
-                | has_zero(x ^ us);
-            out[o..o + 8].copy_from_slice(&src[i..i + 8]);
+            let mut m =
+                has_zero(x ^ (LO * u64::from(b'='))) | has_zero(x ^ (LO * u64::from(b'\n')));
+            if HEADER {
+                m |= has_zero(x ^ (LO * u64::from(b'_')));
+            }
+            out[o..o + 8].copy_from_slice(&x.to_le_bytes());
             if m == 0 {
                 o += 8;
                 i += 8;
