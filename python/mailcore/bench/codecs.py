@@ -7,6 +7,7 @@ the same cases under pytest-benchmark.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import email.header
@@ -56,17 +57,27 @@ def make_input(kind: str, size: int) -> bytes:
 
 
 def aiosmtpd_unstuff(stuffed: bytes) -> bytes:
-    """Unstuff line by line, the way aiosmtpd's DATA handler does."""
-    reader = io.BytesIO(stuffed)
-    lines = []
-    while True:
-        line = reader.readline()
-        if line == b".\r\n" or not line:
-            break
-        if line.startswith(b"."):
-            line = line[1:]
-        lines.append(line)
-    return b"".join(lines)
+    """Unstuff line by line the way aiosmtpd's DATA handler does: one
+    ``await StreamReader.readuntil()`` per line, the dot test, a list of lines."""
+
+    async def read_body() -> bytes:
+        reader = asyncio.StreamReader(limit=len(stuffed) + 1)
+        reader.feed_data(stuffed)
+        reader.feed_eof()
+        lines = []
+        while True:
+            try:
+                line = await reader.readuntil()
+            except asyncio.IncompleteReadError:
+                break
+            if line == b".\r\n":
+                break
+            if line.startswith(b"."):
+                line = line[1:]
+            lines.append(line)
+        return b"".join(lines)
+
+    return asyncio.run(read_body())
 
 
 def replace_unstuff(stuffed: bytes) -> bytes:
@@ -163,7 +174,7 @@ def cases(size: int) -> Iterator[Case]:
             stuffed,
             (
                 ("mailcore DotReader", _dot_reader),
-                ("aiosmtpd-style loop", aiosmtpd_unstuff),
+                ("aiosmtpd-style readuntil loop", aiosmtpd_unstuff),
                 ("bytes.replace", replace_unstuff),
             ),
             None if kind == "random" else data,
