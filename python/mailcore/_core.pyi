@@ -43,9 +43,11 @@ def qp_encode(data: Buffer, *, header: bool = False, line_length: int = 76) -> b
     """Encode ``data`` as quoted-printable.
 
     CRLF in the input is kept as a hard line break; lines are cut with soft
-    line breaks ("=" CRLF) so that no encoded line exceeds ``line_length``;
-    "=", non-printable bytes and a space or tab before a line end are encoded.
-    ``header=True`` gives the RFC 2047 "Q" form: "_" for space, no line breaks.
+    line breaks ("=" CRLF) so that no encoded line exceeds ``line_length``
+    (at least 4, else ``ValueError``); "=", non-printable bytes and a space or
+    tab before a line end are encoded; a CR or LF outside a CRLF is binary
+    data and becomes "=0D" or "=0A". ``header=True`` gives the RFC 2047 "Q"
+    form: "_" for space, "?" "_" "=" encoded too, no line breaks.
     """
 
 def qp_decode(data: Buffer, *, header: bool = False) -> bytes:
@@ -72,7 +74,10 @@ def encode_header(text: str, *, charset: str = "utf-8", max_line: int = 76) -> s
     """Encode ``text`` as a header value, with encoded-words only where needed.
 
     Each encoded-word uses B or Q, whichever is shorter; the result is folded
-    (CRLF followed by a space) so that no line exceeds ``max_line``.
+    (CRLF followed by a space) so that no line exceeds ``max_line``. UTF-8,
+    US-ASCII and ISO-8859-1 are encoded in Rust, other charsets through
+    Python's codecs (``LookupError`` or ``UnicodeEncodeError`` pass through);
+    ``ValueError`` if ``max_line`` cannot hold an encoded-word.
     """
 
 # ------------------------------------------------------- framing and dots ---
