@@ -207,6 +207,16 @@ def mime_section(raw: Buffer, spec: str | Buffer, partial: tuple[int, int] | Non
     A nonexistent part yields ``b""``; a malformed ``spec`` raises ParseError.
     """
 
+def mime_binary(raw: Buffer, part: str | Buffer, partial: tuple[int, int] | None = None) -> bytes:
+    """Decoded content of ``BINARY[part]<origin.count>`` (RFC 3516); ``part`` like ``"1.2"``.
+
+    base64 and quoted-printable bodies are decoded; an unknown Content-Transfer-Encoding
+    raises DecodeError (answer ``NO [UNKNOWN-CTE]``); a nonexistent part yields ``b""``.
+    """
+
+def mime_binary_size(raw: Buffer, part: str | Buffer) -> int:
+    """``BINARY.SIZE[part]``: the length of :func:`mime_binary` of the same part."""
+
 def mime_header_fields(raw: Buffer, names: list[bytes], *, exclude: bool = False) -> bytes:
     """Top-level header fields named (``exclude``: not named) in ``names``, then the blank line."""
 

@@ -11,12 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailcore._core import (
+    mime_binary,
+    mime_binary_size,
     mime_bodystructure,
     mime_envelope,
     mime_header_fields,
     mime_section,
 )
-from mailcore.errors import ParseError
+from mailcore.errors import DecodeError, ParseError
 
 SIMPLE = (
     b"Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\n"
@@ -344,3 +346,44 @@ def test_structured_noise_never_raises(raw: bytes) -> None:
     assert raw.startswith(head)
     assert head + mime_section(raw, "TEXT") == raw
     assert mime_bodystructure(raw).startswith(b"(")
+
+
+BINARY_MSG = (
+    b"Content-Type: multipart/mixed; boundary=b\r\n"
+    b"\r\n"
+    b"--b\r\n"
+    b"Content-Type: application/octet-stream\r\n"
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"\r\n"
+    b"AAECAw==\r\n"
+    b"--b\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: Quoted-Printable\r\n"
+    b"\r\n"
+    b"caf=C3=A9=\r\n"
+    b" ok\r\n"
+    b"--b\r\n"
+    b"Content-Transfer-Encoding: x-uuencode\r\n"
+    b"\r\n"
+    b"begin\r\n"
+    b"--b--\r\n"
+)
+
+
+def test_binary_decodes_like_email_package() -> None:
+    msg = email.message_from_bytes(BINARY_MSG, policy=email.policy.compat32)
+    parts = [p for p in msg.walk() if not p.is_multipart()]
+    assert mime_binary(BINARY_MSG, "1") == parts[0].get_payload(decode=True) == b"\x00\x01\x02\x03"
+    assert mime_binary(BINARY_MSG, "2") == parts[1].get_payload(decode=True) == "café ok".encode()
+    assert mime_binary(BINARY_MSG, "1", (1, 2)) == b"\x01\x02"
+    assert mime_binary_size(BINARY_MSG, "1") == 4
+    assert mime_binary_size(BINARY_MSG, b"2") == 8
+    assert mime_binary(BINARY_MSG, "") == BINARY_MSG
+    assert mime_binary(BINARY_MSG, "9") == b""
+
+
+def test_binary_unknown_encoding_and_bad_part() -> None:
+    with pytest.raises(DecodeError):
+        mime_binary(BINARY_MSG, "3")
+    with pytest.raises(ParseError):
+        mime_binary(BINARY_MSG, "1.TEXT")
