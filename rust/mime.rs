@@ -57,7 +57,8 @@ pub struct Field {
 }
 
 fn line_end(raw: &[u8], from: usize, end: usize) -> usize {
-    match raw[from..end].iter().position(|&b| b == b'\n') {
+    // memchr: bodies are scanned line by line, so this is the hot loop.
+    match memchr::memchr(b'\n', &raw[from..end]) {
         Some(i) => from + i + 1,
         None => end,
     }
