@@ -387,3 +387,17 @@ def test_binary_unknown_encoding_and_bad_part() -> None:
         mime_binary(BINARY_MSG, "3")
     with pytest.raises(ParseError):
         mime_binary(BINARY_MSG, "1.TEXT")
+
+
+def test_large_message_from_threads() -> None:
+    # Over 64 KiB the scan runs with the GIL released; results must not differ.
+    from concurrent.futures import ThreadPoolExecutor
+
+    raw = MIXED.replace(b"JVBERi0=\r\n", b"JVBERi0=\r\n" * 20000)
+    want = mime_bodystructure(raw)
+    # The CRLF before the closing boundary is not part of the attachment.
+    assert b'"BASE64" 199998 NIL' in want
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: mime_bodystructure(raw), range(8)))
+    assert got == [want] * 8
+    assert mime_section(bytearray(raw), "2") == b"JVBERi0=\r\n" * 19999 + b"JVBERi0="
