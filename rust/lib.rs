@@ -10,6 +10,8 @@ pub mod error;
 pub mod base64;
 pub mod dot;
 pub mod framing;
+pub mod imapwrite;
+pub mod mime;
 pub mod qp;
 pub mod rfc2047;
 pub mod smtp;

@@ -43,9 +43,11 @@ def qp_encode(data: Buffer, *, header: bool = False, line_length: int = 76) -> b
     """Encode ``data`` as quoted-printable.
 
     CRLF in the input is kept as a hard line break; lines are cut with soft
-    line breaks ("=" CRLF) so that no encoded line exceeds ``line_length``;
-    "=", non-printable bytes and a space or tab before a line end are encoded.
-    ``header=True`` gives the RFC 2047 "Q" form: "_" for space, no line breaks.
+    line breaks ("=" CRLF) so that no encoded line exceeds ``line_length``
+    (at least 4, else ``ValueError``); "=", non-printable bytes and a space or
+    tab before a line end are encoded; a CR or LF outside a CRLF is binary
+    data and becomes "=0D" or "=0A". ``header=True`` gives the RFC 2047 "Q"
+    form: "_" for space, "?" "_" "=" encoded too, no line breaks.
     """
 
 def qp_decode(data: Buffer, *, header: bool = False) -> bytes:
@@ -72,7 +74,10 @@ def encode_header(text: str, *, charset: str = "utf-8", max_line: int = 76) -> s
     """Encode ``text`` as a header value, with encoded-words only where needed.
 
     Each encoded-word uses B or Q, whichever is shorter; the result is folded
-    (CRLF followed by a space) so that no line exceeds ``max_line``.
+    (CRLF followed by a space) so that no line exceeds ``max_line``. UTF-8,
+    US-ASCII and ISO-8859-1 are encoded in Rust, other charsets through
+    Python's codecs (``LookupError`` or ``UnicodeEncodeError`` pass through);
+    ``ValueError`` if ``max_line`` cannot hold an encoded-word.
     """
 
 # ------------------------------------------------------- framing and dots ---
@@ -224,4 +229,42 @@ def parse_rcpt_to(arg: Buffer, *, smtputf8: bool) -> tuple[str, dict[str, str | 
     Like :func:`parse_mail_from`, but the null path is refused and
     ``<Postmaster>`` without a domain is accepted (returned as written).
     Non-ASCII is accepted only if the transaction used SMTPUTF8.
+    """
+
+# ------------------------------------------------------------------ mime ---
+
+def mime_envelope(raw: Buffer) -> bytes:
+    """The IMAP ENVELOPE of a raw message, as ready-to-send (cacheable) bytes."""
+
+def mime_bodystructure(raw: Buffer, *, extensible: bool = True) -> bytes:
+    """BODYSTRUCTURE of a raw message; with ``extensible=False``, BODY."""
+
+def mime_section(raw: Buffer, spec: str | Buffer, partial: tuple[int, int] | None = None) -> bytes:
+    """Exact bytes of ``BODY[spec]<origin.count>``; ``spec`` is the text inside the brackets.
+
+    A nonexistent part yields ``b""``; a malformed ``spec`` raises ParseError.
+    """
+
+def mime_binary(raw: Buffer, part: str | Buffer, partial: tuple[int, int] | None = None) -> bytes:
+    """Decoded content of ``BINARY[part]<origin.count>`` (RFC 3516); ``part`` like ``"1.2"``.
+
+    base64 and quoted-printable bodies are decoded; an unknown Content-Transfer-Encoding
+    raises DecodeError (answer ``NO [UNKNOWN-CTE]``); a nonexistent part yields ``b""``.
+    """
+
+def mime_binary_size(raw: Buffer, part: str | Buffer) -> int:
+    """``BINARY.SIZE[part]``: the length of :func:`mime_binary` of the same part."""
+
+def mime_header_fields(raw: Buffer, names: list[bytes], *, exclude: bool = False) -> bytes:
+    """Top-level header fields named (``exclude``: not named) in ``names``, then the blank line."""
+
+def imap_string(value: bytes | None) -> bytes:
+    """An IMAP nstring: ``NIL``, a quoted string, or a ``{n}`` literal (NUL sent as 0x80)."""
+
+def write_fetch(messages: list[tuple[int, list[tuple[bytes, int | bytes | None]]]]) -> bytes:
+    """Bytes of ``* seq FETCH (...)`` lines for a batch of ``(seq, [(name, value), ...])``.
+
+    ``int`` is a number, ``None`` is NIL; bytes under FLAGS, ENVELOPE, BODYSTRUCTURE, BODY
+    and BINARY.SIZE are written verbatim (cached IMAP data); under ``BINARY[...]`` as a
+    literal8 when they hold NUL; under any other name as a quoted string or literal.
     """
