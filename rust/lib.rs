@@ -10,6 +10,7 @@ pub mod error;
 pub mod base64;
 pub mod dot;
 pub mod framing;
+pub mod imap;
 pub mod qp;
 pub mod rfc2047;
 pub mod smtp;
