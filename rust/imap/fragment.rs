@@ -281,11 +281,27 @@ impl Fragmenter {
 
     /// Take `self.input[from..to]` as part of the current line.
     fn take_line(&mut self, from: usize, to: usize) {
+        let before = self.total;
         self.total = self.total.saturating_add((to - from) as u64);
         if self.poison.is_none() && self.total > self.limit() {
+            // Keep what fits first, so the tag is known and the line's
+            // start is there to be cut into the tail.
+            let room = self.limit().saturating_sub(before) as usize;
+            self.cmd.extend_from_slice(&self.input[from..from + room]);
             self.poison_now(PoisonReason::CommandTooLong);
+            self.take_tail(from + room, to);
+            return;
         }
         if self.poison.is_some() {
+            self.take_tail(from, to);
+        } else {
+            self.cmd.extend_from_slice(&self.input[from..to]);
+        }
+    }
+
+    /// Keep the last bytes of a discarded line (to find a literal header).
+    fn take_tail(&mut self, from: usize, to: usize) {
+        {
             let chunk = &self.input[from..to];
             let start = chunk.len().saturating_sub(TAIL_KEEP);
             self.tail.extend_from_slice(&chunk[start..]);
@@ -293,8 +309,6 @@ impl Fragmenter {
                 let cut = self.tail.len() - TAIL_KEEP;
                 self.tail.drain(..cut);
             }
-        } else {
-            self.cmd.extend_from_slice(&self.input[from..to]);
         }
     }
 
@@ -540,7 +554,7 @@ mod tests {
             ),
             // Too long line: poisoned, the tail literal header still counts.
             (
-                b"a LOGIN xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx {5+}\r\nb NO\r\n\r\nc NOOP\r\n",
+                b"a LOGIN xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx {6+}\r\nb NO\r\n\r\nc NOOP\r\n",
                 vec![
                     Fragment::Poisoned {
                         tag: Some(b"a".to_vec()),
