@@ -97,7 +97,11 @@ enum State {
 enum Header {
     None,
     Bad,
-    Literal { length: u64, sync: bool, binary: bool },
+    Literal {
+        length: u64,
+        sync: bool,
+        binary: bool,
+    },
 }
 
 /// Resumable IMAP command framer; see the module documentation.
@@ -119,9 +123,7 @@ pub struct Fragmenter {
 
 /// `tag = 1*<any ASTRING-CHAR except "+">` (RFC 9051).
 pub fn is_tag_char(b: u8) -> bool {
-    b > 0x20
-        && b < 0x7f
-        && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b'+')
+    b > 0x20 && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b'+')
 }
 
 /// The tag at the start of `data` if it is a valid tag followed by SP or a
@@ -357,8 +359,8 @@ impl Fragmenter {
                 binary,
             } => {
                 self.tail.clear();
-                let fits = length <= self.max_literal
-                    && self.total.saturating_add(length) <= self.limit();
+                let fits =
+                    length <= self.max_literal && self.total.saturating_add(length) <= self.limit();
                 if self.poison.is_some() {
                     if sync {
                         // The client waits for "+" that never comes: the
