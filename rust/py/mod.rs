@@ -6,6 +6,7 @@ mod buffer;
 mod codecs;
 mod errors;
 mod framing;
+mod imap;
 mod smtp;
 
 /// `mailcore._core`: the compiled half of mailcore.
@@ -15,6 +16,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     codecs::register(m)?;
     framing::register(m)?;
+    imap::register(m)?;
     smtp::register(m)?;
     Ok(())
 }
