@@ -206,6 +206,7 @@ def imap_parse_command(data: Buffer, max_depth: int = 32, max_ranges: int = 1000
 def imap_command_tag(data: Buffer) -> str | None:
     """The tag at the start of ``data`` if it is a valid IMAP tag followed by SP/CRLF."""
 
+@final
 class ImapFragmenter:
     """Cut an IMAP client stream into whole commands before any grammar runs.
 

@@ -23,7 +23,9 @@ static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 fn cls<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     MODULE
-        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("mailcore.imap.command")?.unbind()))?
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("mailcore.imap.command")?.unbind())
+        })?
         .bind(py)
         .getattr(name)
 }
@@ -73,7 +75,11 @@ fn search_key<'py>(py: Python<'py>, k: &SearchKey) -> PyResult<Bound<'py, PyAny>
     match k {
         SearchKey::All => cls(py, "SearchAll")?.call0(),
         SearchKey::Flag { flag, set } => cls(py, "SearchFlag")?.call1((flag, *set)),
-        SearchKey::Date { field, when, date: d } => {
+        SearchKey::Date {
+            field,
+            when,
+            date: d,
+        } => {
             let field = match field {
                 DateField::Internal => "internal",
                 DateField::Sent => "sent",
@@ -128,11 +134,9 @@ fn command_to_py<'py>(py: Python<'py>, c: command::Command) -> PyResult<Bound<'p
         CommandBody::Check => simple("Check"),
         CommandBody::Close => simple("Close"),
         CommandBody::Unselect => simple("Unselect"),
-        CommandBody::Authenticate { mechanism, initial } => cls(py, "Authenticate")?.call1((
-            &tag,
-            mechanism,
-            initial.map(|i| PyBytes::new(py, &i)),
-        )),
+        CommandBody::Authenticate { mechanism, initial } => {
+            cls(py, "Authenticate")?.call1((&tag, mechanism, initial.map(|i| PyBytes::new(py, &i))))
+        }
         CommandBody::Login { username, password } => cls(py, "Login")?.call1((
             &tag,
             PyBytes::new(py, &username),
@@ -184,12 +188,14 @@ fn command_to_py<'py>(py: Python<'py>, c: command::Command) -> PyResult<Bound<'p
         } => {
             let when = match when {
                 Some(d) => Some(cls(py, "_datetime")?.call1((
-                    d.date.year,
-                    d.date.month,
-                    d.date.day,
-                    d.hour,
-                    d.minute,
-                    d.second,
+                    (
+                        d.date.year,
+                        d.date.month,
+                        d.date.day,
+                        d.hour,
+                        d.minute,
+                        d.second,
+                    ),
                     d.zone_minutes,
                 ))?),
                 None => None,

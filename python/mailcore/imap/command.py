@@ -43,9 +43,9 @@ __all__ = [
     "Fetch",
     "FetchAttribute",
     "Fragment",
-    "ImapFragmenter",
     "Id",
     "Idle",
+    "ImapFragmenter",
     "List",
     "LiteralAnnounced",
     "Login",
@@ -592,12 +592,10 @@ Command = (
 """Every command ``parse_command`` returns."""
 
 
-def _datetime(
-    year: int, month: int, day: int, hour: int, minute: int, second: int, zone: int
-) -> datetime.datetime:
-    """Build an APPEND date-time (called by the Rust side)."""
+def _datetime(fields: tuple[int, int, int, int, int, int], zone: int) -> datetime.datetime:
+    """Build an APPEND date-time from (y, m, d, h, m, s) and the zone in minutes (for Rust)."""
     tz = datetime.timezone(datetime.timedelta(minutes=zone))
-    return datetime.datetime(year, month, day, hour, minute, second, tzinfo=tz)
+    return datetime.datetime(*fields, tzinfo=tz)
 
 
 # ------------------------------------------------------------------- parsing
