@@ -357,8 +357,11 @@ impl<'a> Parser<'a> {
             return self.err("literal bytes");
         };
         let bytes = self.data[self.pos..end].to_vec();
-        if !binary && bytes.contains(&0) {
-            return self.err("no NUL in a literal (literal8 allows it)");
+        if !binary {
+            if let Some(i) = memchr::memchr(0, &bytes) {
+                self.pos += i;
+                return self.err("no NUL in a literal (literal8 allows it)");
+            }
         }
         self.pos = end;
         Ok((bytes, binary))
@@ -838,7 +841,13 @@ fn command_body(p: &mut Parser<'_>) -> PResult<CommandBody> {
                 p.pos += 1;
                 parameters = p.list_of("select parameters", false, |p| {
                     let name = p.atom_upper("select parameter")?;
-                    let value = if p.peek() == Some(b' ') {
+                    // A value is a number, a set or a parenthesised list, so
+                    // "(CONDSTORE QRESYNC (..))" has two parameters.
+                    let value = if p.peek() == Some(b' ')
+                        && p.data
+                            .get(p.pos + 1)
+                            .is_some_and(|&b| b.is_ascii_digit() || matches!(b, b'(' | b'*' | b'$'))
+                    {
                         p.pos += 1;
                         Some(p.tagged_ext_val(1)?)
                     } else {
