@@ -130,7 +130,8 @@ CASES: list[tuple[bytes, Command]] = [
         Status("A042", "blurdybloop", ("UIDNEXT", "MESSAGES")),
     ),
     (
-        b'A003 APPEND saved-messages (\\Seen) " 7-Feb-1994 21:52:25 -0800" {11}\r\nDate: x\r\n\r\n\r\n',
+        b'A003 APPEND saved-messages (\\Seen) " 7-Feb-1994 21:52:25 -0800" {11}\r\n'
+        b"Date: x\r\n\r\n\r\n",
         Append(
             "A003",
             "saved-messages",
@@ -165,7 +166,7 @@ CASES: list[tuple[bytes, Command]] = [
         ),
     ),
     (
-        b"A284 SEARCH CHARSET UTF-8 TEXT {12}\r\n\xd0\x9d\xd1\x8c\xd1\x8e\xd1\x82\xd0\xbe\xd0\xbd\r\n",
+        b"A284 SEARCH CHARSET UTF-8 TEXT {12}\r\n" + "Ньютон".encode() + b"\r\n",
         Search("A284", False, "UTF-8", None, SearchText("TEXT", "Ньютон".encode())),
     ),
     (
@@ -203,7 +204,8 @@ CASES: list[tuple[bytes, Command]] = [
         ),
     ),
     (
-        b'a SEARCH SENTBEFORE "1-Jan-2020" SENTON 29-Feb-2020 SENTSINCE 2-Mar-2021 BEFORE 3-Apr-2022 ON 4-May-2023\r\n',
+        b'a SEARCH SENTBEFORE "1-Jan-2020" SENTON 29-Feb-2020 SENTSINCE 2-Mar-2021 '
+        b"BEFORE 3-Apr-2022 ON 4-May-2023\r\n",
         Search(
             "a",
             False,
@@ -221,8 +223,8 @@ CASES: list[tuple[bytes, Command]] = [
         ),
     ),
     (
-        b"a SEARCH ANSWERED DELETED DRAFT SEEN RECENT UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNSEEN "
-        b"BCC a BODY b CC c SUBJECT d TO e\r\n",
+        b"a SEARCH ANSWERED DELETED DRAFT SEEN RECENT UNANSWERED UNDELETED UNDRAFT "
+        b"UNFLAGGED UNSEEN BCC a BODY b CC c SUBJECT d TO e\r\n",
         Search(
             "a",
             False,
