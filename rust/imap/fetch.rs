@@ -18,7 +18,7 @@
 //! section-binary  = "[" [section-part] "]"
 //! ```
 
-use super::command::{PResult, Parser};
+use super::args::{PResult, Parser};
 
 /// The text part of a section specifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +124,7 @@ fn fetch_att(p: &mut Parser<'_>) -> PResult<FetchAttr> {
     if p.prefix("BODY") {
         let peek = p.prefix(".PEEK");
         if !peek && p.peek() != Some(b'[') {
-            if p.peek().is_some_and(super::command::is_atom_char) {
+            if p.peek().is_some_and(super::args::is_atom_char) {
                 p.pos -= 4;
                 return p.err(E);
             }

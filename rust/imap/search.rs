@@ -22,7 +22,7 @@
 //! NEW is returned as `RECENT UNSEEN`, OLD as `NOT RECENT` in flag form.
 //! Recursion is bounded by `CommandLimits::max_depth`.
 
-use super::command::{Date, PResult, Parser};
+use super::args::{Date, PResult, Parser};
 use super::sequence::SequenceSet;
 
 /// Which date a date key compares.
