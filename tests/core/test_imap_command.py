@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailcore.imap.command import (
     Append,
@@ -39,6 +41,7 @@ from mailcore.imap.command import (
     SearchDate,
     SearchFlag,
     SearchHeader,
+    SearchKey,
     SearchNot,
     SearchOr,
     SearchSequence,
@@ -414,3 +417,117 @@ def test_nesting_and_range_limits() -> None:
 def test_sequence_set_contains() -> None:
     s = SequenceSet(((1, 3), (7, None), (12, 10)))
     assert [n for n in range(1, 16) if s.contains(n, 8)] == [1, 2, 3, 7, 8, 10, 11, 12]
+
+
+# ------------------------------------------------------ rendering round trips
+
+_number = st.integers(1, 2**32 - 1)
+_seq_number = st.one_of(st.none(), _number)
+
+
+def _render_number(n: int | None) -> str:
+    return "*" if n is None else str(n)
+
+
+def _render_set(s: SequenceSet) -> str:
+    if s.saved:
+        return "$"
+    return ",".join(
+        _render_number(a) if a == b else f"{_render_number(a)}:{_render_number(b)}"
+        for a, b in s.ranges
+    )
+
+
+_sets = st.lists(st.tuples(_seq_number, _seq_number), min_size=1, max_size=20).map(
+    lambda r: SequenceSet(tuple(r))
+)
+
+
+@given(_sets)
+def test_sequence_set_round_trip(s: SequenceSet) -> None:
+    parsed = parse_command(f"a UID FETCH {_render_set(s)} UID\r\n".encode())
+    assert isinstance(parsed, Fetch)
+    assert parsed.sequence == s
+
+
+_text = st.binary(min_size=0, max_size=40).filter(
+    lambda b: b"\r" not in b and b"\n" not in b and b"\0" not in b
+)
+
+
+def _quote(b: bytes) -> bytes:
+    return b'"' + b.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+@given(_text, _text)
+def test_quoted_and_literal_strings_round_trip(user: bytes, password: bytes) -> None:
+    data = b"a LOGIN " + _quote(user) + b" {%d}\r\n" % len(password) + password + b"\r\n"
+    assert parse_command(data) == Login("a", user, password)
+
+
+_flags = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"]
+_leaf = st.one_of(
+    st.sampled_from(_flags).flatmap(
+        lambda f: st.sampled_from([SearchFlag(f, True), SearchFlag(f, False)])
+    ),
+    st.builds(SearchSize, st.booleans(), st.integers(0, 2**40)),
+    st.builds(
+        SearchText, st.sampled_from(["BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"]), _text
+    ),
+    st.builds(SearchUid, _sets),
+    st.builds(SearchSequence, _sets),
+    st.builds(
+        SearchDate,
+        st.sampled_from(["internal", "sent"]),
+        st.sampled_from(["before", "on", "since"]),
+        st.dates(),
+    ),
+)
+_keys = st.recursive(
+    _leaf,
+    lambda inner: st.one_of(
+        st.builds(SearchNot, inner),
+        st.builds(SearchOr, inner, inner),
+        st.lists(inner, min_size=2, max_size=3).map(lambda k: SearchAnd(tuple(k))),
+    ),
+    max_leaves=12,
+)
+_FLAG_WORDS = {
+    "\\Seen": "SEEN",
+    "\\Answered": "ANSWERED",
+    "\\Flagged": "FLAGGED",
+    "\\Deleted": "DELETED",
+}
+_FLAG_WORDS["\\Draft"] = "DRAFT"
+_DATE_WORDS = {"internal": "", "sent": "SENT"}
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def _render_key(k: SearchKey) -> bytes:
+    match k:
+        case SearchFlag(flag, set_):
+            return (("" if set_ else "UN") + _FLAG_WORDS[flag]).encode()
+        case SearchSize(larger, size):
+            return f"{'LARGER' if larger else 'SMALLER'} {size}".encode()
+        case SearchText(field, value):
+            return field.encode() + b" " + _quote(value)
+        case SearchUid(s):
+            return f"UID {_render_set(s)}".encode()
+        case SearchSequence(s):
+            return _render_set(s).encode()
+        case SearchDate(field, when, d):
+            day = f"{d.day}-{_MONTHS[d.month - 1]}-{d.year:04d}"
+            return f"{_DATE_WORDS[field]}{when.upper()} {day}".encode()
+        case SearchNot(inner):
+            return b"NOT " + _render_key(inner)
+        case SearchOr(left, right):
+            return b"OR " + _render_key(left) + b" " + _render_key(right)
+        case SearchAnd(keys):
+            return b"(" + b" ".join(_render_key(x) for x in keys) + b")"
+    raise AssertionError(k)
+
+
+@given(_keys)
+def test_search_keys_round_trip(key: SearchKey) -> None:
+    parsed = parse_command(b"a SEARCH " + _render_key(key) + b"\r\n")
+    assert parsed == Search("a", False, None, None, key)
