@@ -224,8 +224,10 @@ class ImapFragmenter:
     def next(self) -> Fragment | None:
         """The next fragment, or None when more input or a literal decision is needed."""
 
-    def __iter__(self) -> ImapFragmenter: ...
-    def __next__(self) -> Fragment | None: ...
+    def __iter__(self) -> ImapFragmenter:
+        """Iterate over the fragments ready now (stops where ``next()`` returns None)."""
+
+    def __next__(self) -> Fragment: ...
     def accept_literal(self) -> None:
         """Read the announced synchronising literal (after sending ``+ Ready``).
 

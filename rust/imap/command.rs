@@ -40,7 +40,7 @@ impl Default for CommandLimits {
     fn default() -> Self {
         CommandLimits {
             max_depth: 32,
-            max_ranges: 1000,
+            max_ranges: 10000,
         }
     }
 }

@@ -123,7 +123,7 @@ def test_raw_line_for_idle_and_authenticate() -> None:
         out: list[Fragment] = []
         for c in chunks:
             f.feed(c)
-            out.extend(item for item in f if item is not None)
+            out.extend(f)
         assert out == [RawLine(b"DONE {3}"), CommandReady(b"b NOOP\r\n")]
 
 

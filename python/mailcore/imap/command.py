@@ -9,6 +9,26 @@ directly by the Rust side, so a sans-IO server can ``match`` on them::
         case Login(tag=tag, username=user, password=pw): ...
         case Fetch(uid=True, sequence=seq, attributes=attrs): ...
 
+A server's read loop, in outline::
+
+    frag = new_fragmenter(limits.imap)
+    frag.feed(received)
+    while (item := frag.next()) is not None:
+        match item:
+            case LiteralAnnounced(tag=tag, fits=True):
+                send(b"+ Ready\r\n"); frag.accept_literal()
+            case LiteralAnnounced(tag=tag, fits=False):
+                send(f"{tag} NO [TOOBIG] literal too large\r\n"); frag.reject_literal()
+            case Poisoned(tag=tag):
+                send(f"{tag or '*'} BAD command too long or malformed literal\r\n")
+            case CommandReady(data=data):
+                try:
+                    command = parse_command(data, limits.imap)
+                except CommandSyntaxError as e:
+                    send(f"{e.tag or '*'} BAD {e.bad_text()}\r\n")
+            case RawLine(data=line):
+                ...  # after expect_line(): IDLE's DONE, a SASL response
+
 Nothing here does I/O. Strings the grammar defines as text (tags, mailbox
 names, flags, keywords) are ``str``; credentials, search strings and
 message bytes stay ``bytes`` because their charset is not the parser's
