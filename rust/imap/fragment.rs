@@ -266,7 +266,8 @@ impl Fragmenter {
         if self.poison.is_some() {
             return;
         }
-        if self.tag.is_none() {
+        // A raw line (SASL response, DONE) has no tag to answer with.
+        if self.tag.is_none() && !self.raw_line {
             self.tag = leading_tag(&self.cmd);
         }
         self.poison = Some(reason);
@@ -619,6 +620,18 @@ mod tests {
         f.expect_line();
         f.feed(b"DONE {3}\r\na NOOP\r\n");
         assert_eq!(f.next(), Some(Fragment::Line(b"DONE {3}".to_vec())));
+        assert_eq!(f.next(), Some(cmd(b"a NOOP\r\n")));
+        // A raw line over the limit: dropped, reported without a tag.
+        let mut f = Fragmenter::new(10, 10);
+        f.expect_line();
+        f.feed(b"abc def ghi jkl {3}\r\na NOOP\r\n");
+        assert_eq!(
+            f.next(),
+            Some(Fragment::Poisoned {
+                tag: None,
+                reason: PoisonReason::CommandTooLong
+            })
+        );
         assert_eq!(f.next(), Some(cmd(b"a NOOP\r\n")));
     }
 
