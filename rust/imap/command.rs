@@ -112,6 +112,8 @@ pub enum CommandBody {
         date: Option<DateTime>,
         message: Vec<u8>,
         binary: bool,
+        /// Sent as `UTF8 (~{n})` (RFC 6855): the message may hold UTF-8 headers.
+        utf8: bool,
     },
     Idle,
     Check,
@@ -436,6 +438,7 @@ fn list(p: &mut Parser<'_>) -> PResult<CommandBody> {
 /// append          = "APPEND" SP mailbox [SP flag-list] [SP date-time]
 ///                   SP literal
 /// append-data     = literal / literal8 / append-data-ext
+/// append-data     =/ "UTF8" SP "(" literal8 ")"          ; RFC 6855
 /// ```
 fn append(p: &mut Parser<'_>) -> PResult<CommandBody> {
     let mailbox = p.mailbox()?;
@@ -450,13 +453,26 @@ fn append(p: &mut Parser<'_>) -> PResult<CommandBody> {
         date = Some(p.date_time()?);
         p.sp()?;
     }
+    // RFC 6855 (UTF8=ACCEPT): append-data =/ "UTF8" SP "(" literal8 ")"
+    let utf8 = p.keyword("UTF8");
+    if utf8 {
+        p.sp()?;
+        p.byte(b'(', "( before the UTF8 literal8")?;
+        if p.peek() != Some(b'~') {
+            return p.err("literal8 (~{n}) after UTF8 (");
+        }
+    }
     let (message, binary) = p.literal(true, "message literal")?;
+    if utf8 {
+        p.byte(b')', ") after the UTF8 literal8")?;
+    }
     Ok(CommandBody::Append {
         mailbox,
         flags,
         date,
         message,
         binary,
+        utf8,
     })
 }
 
@@ -684,6 +700,7 @@ mod tests {
                     }),
                     message: b"abc".to_vec(),
                     binary: false,
+                    utf8: false,
                 },
             ),
             (

@@ -185,6 +185,7 @@ fn command_to_py<'py>(py: Python<'py>, c: command::Command) -> PyResult<Bound<'p
             date: when,
             message,
             binary,
+            utf8,
         } => {
             let when = match when {
                 Some(d) => Some(cls(py, "_datetime")?.call1((
@@ -207,6 +208,7 @@ fn command_to_py<'py>(py: Python<'py>, c: command::Command) -> PyResult<Bound<'p
                 when,
                 PyBytes::new(py, &message),
                 binary,
+                utf8,
             ))
         }
         CommandBody::Expunge(uids) => {

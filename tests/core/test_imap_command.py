@@ -146,6 +146,10 @@ CASES: list[tuple[bytes, Command]] = [
     ),
     (b"a APPEND INBOX {3+}\r\nabc\r\n", Append("a", "INBOX", (), None, b"abc", False)),
     (b"a APPEND INBOX ~{3}\r\na\x00c\r\n", Append("a", "INBOX", (), None, b"a\x00c", True)),
+    (
+        b"a APPEND INBOX (\\Seen) UTF8 (~{2}\r\n\xc3\xa9)\r\n",
+        Append("a", "INBOX", ("\\Seen",), None, b"\xc3\xa9", True, True),
+    ),
     (b"a IDLE\r\n", Idle("a")),
     (b"FXXZ CHECK\r\n", Check("FXXZ")),
     (b"A341 CLOSE\r\n", Close("A341")),
@@ -381,6 +385,7 @@ ERRORS: list[tuple[bytes, str | None, int, str]] = [
     ),
     (b"a APPEND x {3}\r\na\x00c\r\n", "a", 17, "no NUL in a literal (literal8 allows it)"),
     (b"a STATUS x (FOO)\r\n", "a", 12, "status item"),
+    (b"a APPEND x UTF8 ({1}\r\nx)\r\n", "a", 17, "literal8 (~{n}) after UTF8 ("),
 ]
 
 

@@ -465,7 +465,11 @@ class Status:
 
 @dataclass(frozen=True, slots=True)
 class Append:
-    """``APPEND mailbox [flags] [date-time] literal`` (``binary`` for literal8)."""
+    """``APPEND mailbox [flags] [date-time] literal``.
+
+    ``binary`` for a literal8 (``~{n}``, RFC 3516); ``utf8`` for the RFC 6855
+    form ``UTF8 (~{n})``, whose message may carry UTF-8 headers.
+    """
 
     tag: str
     mailbox: str
@@ -473,6 +477,7 @@ class Append:
     date: datetime.datetime | None
     message: bytes
     binary: bool
+    utf8: bool = False
 
 
 @dataclass(frozen=True, slots=True)
