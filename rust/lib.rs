@@ -12,6 +12,7 @@ pub mod dot;
 pub mod framing;
 pub mod imapwrite;
 pub mod mime;
+pub mod imap;
 pub mod qp;
 pub mod rfc2047;
 pub mod smtp;

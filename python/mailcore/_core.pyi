@@ -14,6 +14,8 @@ from typing import final
 
 from typing_extensions import Buffer
 
+from mailcore.imap.command import Command, Fragment
+
 __version__: str
 
 # ---------------------------------------------------------------- codecs ---
@@ -268,3 +270,64 @@ def write_fetch(messages: list[tuple[int, list[tuple[bytes, int | bytes | None]]
     and BINARY.SIZE are written verbatim (cached IMAP data); under ``BINARY[...]`` as a
     literal8 when they hold NUL; under any other name as a quoted string or literal.
     """
+
+# ------------------------------------------------------------------ imap ---
+# Framing (rust/imap/fragment.rs) and the command grammar (rust/imap/command.rs).
+# The returned objects are the dataclasses of mailcore.imap.command.
+
+def imap_parse_command(data: Buffer, max_depth: int = 32, max_ranges: int = 10000) -> Command:
+    """Parse one whole IMAP command (lines and literals, as ImapFragmenter gives it).
+
+    ``max_depth`` bounds parenthesis and SEARCH key nesting, ``max_ranges``
+    the ranges of one sequence set. Raises ``ParseError`` naming the argument
+    and byte offset; see ``mailcore.imap.command.parse_command`` for the
+    wrapper that adds the tag.
+    """
+
+def imap_command_tag(data: Buffer) -> str | None:
+    """The tag at the start of ``data`` if it is a valid IMAP tag followed by SP/CRLF."""
+
+@final
+class ImapFragmenter:
+    """Cut an IMAP client stream into whole commands before any grammar runs.
+
+    A command holds at most ``max_command`` bytes (lines and literals), one
+    literal at most ``max_literal``. Synchronising literals are announced
+    (``LiteralAnnounced``) and wait for ``accept_literal()`` /
+    ``reject_literal()``; commands over a limit are dropped and reported once
+    as ``Poisoned``, and framing continues with the next command.
+    """
+
+    def __init__(self, max_command: int, max_literal: int) -> None: ...
+    def feed(self, data: Buffer) -> None:
+        """Add received bytes; then call ``next()`` until it returns None."""
+
+    def next(self) -> Fragment | None:
+        """The next fragment, or None when more input or a literal decision is needed."""
+
+    def __iter__(self) -> ImapFragmenter:
+        """Iterate over the fragments ready now (stops where ``next()`` returns None)."""
+
+    def __next__(self) -> Fragment: ...
+    def accept_literal(self) -> None:
+        """Read the announced synchronising literal (after sending ``+ Ready``).
+
+        Raises RuntimeError when no literal is waiting.
+        """
+
+    def reject_literal(self) -> None:
+        """Refuse the announced literal (after a tagged NO/BAD); the command ends.
+
+        Raises RuntimeError when no literal is waiting.
+        """
+
+    def expect_line(self) -> None:
+        """Return the next line raw, as ``RawLine`` (IDLE "DONE", a SASL response)."""
+
+    @property
+    def awaiting_decision(self) -> bool:
+        """Whether a synchronising literal waits for accept/reject."""
+
+    @property
+    def pending(self) -> int:
+        """Bytes received and not yet returned."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Limits", "POP3Limits", "SMTPLimits"]
+__all__ = ["ImapLimits", "Limits", "POP3Limits", "SMTPClientLimits", "SMTPLimits"]
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -102,11 +102,37 @@ class POP3Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class ImapLimits:
+    """Bounds of the IMAP command reader (framing and grammar)."""
+
+    # Bytes of a command's lines (literals not counted). RFC 7162 section 4
+    # asks servers to accept at least 8192 octets; Dovecot's
+    # imap_max_line_length is 64 KiB, which long UID sets from sync clients
+    # need. Over it: the command is dropped and answered "TAG BAD".
+    command_length: int = 64 * KIB
+    # One literal (an APPEND message). Stalwart caps a request at 25 MiB; it
+    # matches SMTPLimits.message_size so whatever SMTP accepts can be
+    # appended. Over it a synchronising literal is refused before a byte
+    # arrives ("NO [TOOBIG]"), a non-synchronising one is read and discarded.
+    literal_size: int = 25 * MIB
+    # Parentheses and SEARCH key nesting (NOT/OR count). Recursion in the
+    # parser never goes deeper; Dovecot allows 1 level of lists before login.
+    nesting_depth: int = 32
+    # Ranges in one sequence set: a command_length line of "1,3,5,..." is
+    # about 16000 ranges, so 10000 bounds the work per command.
+    sequence_ranges: int = 10000
+    # Pipelined commands read ahead of the one being answered (Dovecot
+    # queues a few; Stalwart processes one at a time per session).
+    commands_in_flight: int = 16
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
     """All limits of one mailcore instance, one part per protocol."""
 
     smtp: SMTPLimits = field(default_factory=SMTPLimits)
     pop3: POP3Limits = field(default_factory=POP3Limits)
+    imap: ImapLimits = field(default_factory=ImapLimits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ mod codecs;
 mod errors;
 mod framing;
 mod mime;
+mod imap;
 mod smtp;
 
 /// `mailcore._core`: the compiled half of mailcore.
@@ -17,6 +18,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     codecs::register(m)?;
     framing::register(m)?;
     mime::register(m)?;
+    imap::register(m)?;
     smtp::register(m)?;
     Ok(())
 }
