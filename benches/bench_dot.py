@@ -131,7 +131,7 @@ def test_dot_stuff(benchmark: BenchmarkFixture) -> None:
 
 def python_dot_stuff(body: bytes) -> bytes:
     """smtplib's way (``_quote_periods`` plus ``_fix_eols``), ending in "." CRLF."""
-    import re  # noqa: PLC0415 - only this peer needs it
+    import re
 
     text = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", body)
     text = re.sub(rb"(?m)^\.", b"..", text)

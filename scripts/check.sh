@@ -8,9 +8,10 @@ PY=${PYTHON:-python3}
 step() { printf '\n==> %s\n' "$*"; }
 
 # Debian tools that the interop tests and benchmarks drive.
-APT_PACKAGES=(postfix swaks curl)
+APT_PACKAGES=(postfix swaks curl dovecot-pop3d dovecot-imapd fetchmail)
 need_apt=0
-for tool in /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/bin/swaks /usr/bin/curl; do
+for tool in /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/bin/swaks /usr/bin/curl \
+    /usr/sbin/dovecot /usr/lib/dovecot/pop3 /usr/lib/dovecot/imap /usr/bin/fetchmail; do
     [ -x "$tool" ] || need_apt=1
 done
 if [ "$need_apt" = 1 ]; then

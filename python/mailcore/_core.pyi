@@ -16,6 +16,37 @@ from typing_extensions import Buffer
 
 from mailcore.imap.command import Command, Fragment
 
+__all__ = [
+    "SMTP_EXPECTED_ASCII",
+    "SMTP_PARAM_PREFIX",
+    "DotReader",
+    "DotStuffer",
+    "ImapFragmenter",
+    "LineError",
+    "LineErrorKind",
+    "LineReader",
+    "__version__",
+    "b64decode",
+    "b64encode",
+    "decode_header",
+    "dot_stuff",
+    "encode_header",
+    "imap_command_tag",
+    "imap_parse_command",
+    "imap_string",
+    "mime_binary",
+    "mime_binary_size",
+    "mime_bodystructure",
+    "mime_envelope",
+    "mime_header_fields",
+    "mime_section",
+    "parse_mail_from",
+    "parse_rcpt_to",
+    "qp_decode",
+    "qp_encode",
+    "write_fetch",
+]
+
 __version__: str
 
 # ---------------------------------------------------------------- codecs ---

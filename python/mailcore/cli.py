@@ -197,9 +197,8 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _cmd_bench_codecs(args: argparse.Namespace, out: BinaryIO) -> int:
-    from mailcore.bench import format_table, write_json
-
     from mailcore.bench import codecs as area
+    from mailcore.bench import format_table, write_json
 
     size = int(args.size * area.MIB)
     results = area.run(size=size, repeat=args.repeat)

@@ -6,8 +6,8 @@ mod buffer;
 mod codecs;
 mod errors;
 mod framing;
-mod mime;
 mod imap;
+mod mime;
 mod smtp;
 
 /// `mailcore._core`: the compiled half of mailcore.

@@ -1,4 +1,4 @@
-"""RFC transcripts ("C: " / "S: " files in tests/data/transcripts) through the machine.
+"""SMTP RFC transcripts ("C: " / "S: " files tests/data/transcripts/rfc*.txt) through the machine.
 
 The client lines go in as one batch (fed whole, byte by byte and cut
 everywhere by ``converse``); the server must answer with the same sequence of
@@ -42,7 +42,7 @@ def answer(event: Event) -> list[Reply] | None:
     return list(result) if result is not None else None
 
 
-@pytest.mark.parametrize("path", sorted(TRANSCRIPTS.glob("*.txt")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(TRANSCRIPTS.glob("rfc*.txt")), ids=lambda p: p.stem)
 def test_transcript(path: Path) -> None:
     client, expected = parse(path)
     run = converse(client, answer)
