@@ -194,6 +194,32 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--repeat", type=int, default=5, help="timed runs per function; the median is kept"
     )
     codecs.set_defaults(handler=_cmd_bench_codecs)
+    pop3 = areas.add_parser(
+        "pop3",
+        help="POP3 server RETR MB/s and LIST+UIDL time, against Dovecot's pop3d",
+        description="Alternating rounds against Dovecot (needs dovecot-pop3d and root).",
+    )
+    pop3.add_argument("--rounds", type=int, default=7, help="alternating rounds; medians kept")
+    pop3.add_argument("--messages", type=int, default=1000, help="messages fetched by RETR")
+    pop3.add_argument("--size", type=int, default=100 * 1024, help="RETR message size in bytes")
+    pop3.add_argument("--list", type=int, default=10_000, help="messages in the LIST+UIDL drop")
+    pop3.set_defaults(handler=_cmd_bench_pop3)
+
+
+def _cmd_bench_pop3(args: argparse.Namespace, out: BinaryIO) -> int:
+    import os
+
+    from mailcore.bench import dovecot, pop3
+
+    if not os.path.exists(dovecot.DOVECOT):
+        sys.stderr.write(f"mailcore bench pop3: {dovecot.DOVECOT} not found (dovecot-pop3d)\n")
+        return 1
+    results = pop3.interleaved(
+        args.rounds, retr_count=args.messages, retr_size=args.size, list_count=args.list
+    )
+    out.write((pop3.format_table(results) + "\n").encode())
+    out.flush()
+    return 0
 
 
 def _cmd_bench_codecs(args: argparse.Namespace, out: BinaryIO) -> int:

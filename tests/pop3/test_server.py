@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import poplib
 import ssl
 import subprocess
@@ -19,7 +20,7 @@ from mailcore.limits import POP3Limits
 from mailcore.pop3.client import POP3Client, POP3ReplyError
 from mailcore.pop3.protocol import apop_digest
 from mailcore.pop3.server import POP3Server, uidl_for
-from mailcore.store import MaildirStore
+from mailcore.store import FlagMode, MaildirStore
 from tests.pop3.serverkit import PASSWORD, USER, running_server
 
 SEED_MESSAGE = (
@@ -334,3 +335,51 @@ def test_unknown_mechanism_is_refused_at_configuration(tmp_path: Path) -> None:
             POP3Server(store, accounts, mechanisms=("PLAIN", "GSSAPI"))
     finally:
         accounts.close()
+
+
+async def test_pipelined_retr_reads_ahead_mixed_sizes(tmp_path: Path, ca: trustme.CA) -> None:
+    # Small messages are read whole (several per store call when commands
+    # are pipelined), big ones streamed; a message expunged by another
+    # session after login gets -ERR and one moved on disk by another tool is
+    # found again: every byte on the wire must be what a one-by-one RETR gives.
+    line = b"y" * 98 + b"\r\n"
+    bodies = [
+        b"Subject: 1\r\n\r\n.dot first\r\nmiddle\r\n..two\r\n",
+        b"Subject: big\r\n\r\n" + line * 3000 + b".end\r\n",  # 300 KiB: streamed
+        b"Subject: 3\r\n\r\nthree\r\n",
+        b"Subject: 4\r\n\r\ngone soon\r\n",
+        b"Subject: 5\r\n\r\nmoved by mutt\r\n",
+        *(b"Subject: %d\r\n\r\n" % i + line * i for i in range(6, 12)),
+    ]
+    async with running_server(tmp_path, ca) as server:
+        uids = [await server.deliver(b) for b in bodies]
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        await reader.readline()
+        writer.write(f"USER {USER}\r\nPASS {PASSWORD}\r\n".encode())
+        await writer.drain()
+        assert await reader.readline() == b"+OK\r\n"
+        assert (await reader.readline()).startswith(b"+OK Logged in")
+        await server.store.store_flags(USER, "INBOX", [uids[3]], ["\\Deleted"], FlagMode.ADD)
+        await server.store.expunge(USER, "INBOX", [uids[3]])
+        new = tmp_path / "data" / "mail" / USER / "new"
+        [name] = [n for n in os.listdir(new) if n.endswith(f",U={uids[4]}")]
+        os.rename(new / name, new.parent / "cur" / f"{name}:2,S")
+        numbers = [*range(1, len(bodies) + 1), 3, 1]
+        writer.write(b"".join(b"RETR %d\r\n" % n for n in numbers) + b"TOP 2 1\r\nQUIT\r\n")
+        await writer.drain()
+        transcript = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        await writer.wait_closed()
+    expected = []
+    for n in numbers:
+        if n == 4:
+            expected.append(b"-ERR [SYS/TEMP] Temporary server failure, try again later.\r\n")
+            continue
+        body = bodies[n - 1]
+        stuffed = b"\r\n".join(
+            b"." + ln if ln.startswith(b".") else ln for ln in body.split(b"\r\n")
+        )
+        expected.append(b"+OK %d octets\r\n" % len(body) + stuffed + b".\r\n")
+    expected.append(b"+OK\r\nSubject: big\r\n\r\n" + line + b".\r\n")
+    assert transcript.startswith(b"".join(expected))
+    assert transcript[len(b"".join(expected)) :].startswith(b"+OK")

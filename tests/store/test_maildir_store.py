@@ -356,3 +356,56 @@ async def test_maildrop_lock_is_exclusive_across_processes(
         async with store.maildrop_lock("bob@example.org"):
             pass
     assert await asyncio.to_thread(other) == "locked"
+
+
+async def test_read_whole_one_call_with_limit(store: MaildirStore, tmp_path: Path) -> None:
+    small = await store.append(ACC, "INBOX", MSG)
+    big = await store.append(ACC, "INBOX", MSG + b"x" * 1000)
+    assert await store.read_whole(ACC, "INBOX", small.uid, len(MSG)) == MSG
+    # Bigger than the limit: None, the caller streams it with read().
+    assert await store.read_whole(ACC, "INBOX", big.uid, len(MSG)) is None
+    assert await store.read_whole(ACC, "INBOX", big.uid, 10_000) == MSG + b"x" * 1000
+    with pytest.raises(NoSuchMessage):
+        await store.read_whole(ACC, "INBOX", 99, 10_000)
+    with pytest.raises(MailboxNotFound):
+        await store.read_whole(ACC, "Nope", small.uid, 10_000)
+    # Another tool (mutt) marked it seen: the file moved from new/ to cur/
+    # behind the index's back; read_whole finds it again.
+    inbox = tmp_path / "mail" / ACC
+    [name] = [n for n in os.listdir(inbox / "new") if n.endswith(f",U={small.uid}")]
+    os.rename(inbox / "new" / name, inbox / "cur" / f"{name}:2,S")
+    assert await store.read_whole(ACC, "INBOX", small.uid, 10_000) == MSG
+
+
+async def test_read_whole_many(store: MaildirStore, tmp_path: Path) -> None:
+    bodies = [MSG + b"%d\r\n" % i * i for i in range(5)]
+    uids = [(await store.append(ACC, "INBOX", b)).uid for b in bodies]
+    await store.append(ACC, "Sent", MSG)  # same UID 1 in another mailbox: not mixed in
+    got = await store.read_whole_many(ACC, "INBOX", [uids[3], uids[0], 77, uids[4]], 10_000)
+    assert got == [bodies[3], bodies[0], None, bodies[4]]
+    # Over the limit: None for that one only.
+    limit = len(bodies[2])
+    assert await store.read_whole_many(ACC, "INBOX", uids, limit) == [*bodies[:3], None, None]
+    # A file moved behind the index's back is None here; read() finds it.
+    inbox = tmp_path / "mail" / ACC
+    [name] = [n for n in os.listdir(inbox / "new") if n.endswith(f",U={uids[1]}")]
+    os.rename(inbox / "new" / name, inbox / "cur" / f"{name}:2,S")
+    got = await store.read_whole_many(ACC, "INBOX", uids, 10_000)
+    assert got == [bodies[0], None, *bodies[2:]]
+    assert await read_all(store, "INBOX", uids[1]) == bodies[1]
+    assert await store.read_whole_many(ACC, "INBOX", [], 10_000) == []
+
+
+async def test_store_default_read_whole_streams_through_read(store: MaildirStore) -> None:
+    # The base-class versions (for backends without a one-call read) must
+    # agree with the Maildir overrides.
+    from mailcore.store.base import Store
+
+    big = b"Subject: big\r\n\r\n" + os.urandom(600_000)
+    small = await store.append(ACC, "INBOX", MSG)
+    large = await store.append(ACC, "INBOX", big)
+    assert await Store.read_whole(store, ACC, "INBOX", small.uid, 1000) == MSG
+    assert await Store.read_whole(store, ACC, "INBOX", large.uid, 1000) is None
+    assert await Store.read_whole(store, ACC, "INBOX", large.uid, 10**6) == big
+    got = await Store.read_whole_many(store, ACC, "INBOX", [large.uid, 5, small.uid], 10**6)
+    assert got == [big, None, MSG]

@@ -11,9 +11,10 @@ and a :class:`~mailcore.auth.sasl.CredentialSource`:
 - message numbers and sizes are fixed at login; UIDLs are derived from the
   mailbox's UIDVALIDITY and the message UID (Dovecot's ``%08Xu%08Xv``), so
   they are stable across sessions and agree with IMAP;
-- RETR/TOP stream chunks from :meth:`Store.read` through the core's
-  DotStuffer, waiting for the socket between chunks (a 50 MB message is never
-  whole in memory);
+- RETR/TOP read a message of up to 256 KiB whole with one
+  :meth:`Store.read_whole` call and stream bigger ones in chunks from
+  :meth:`Store.read`, through the core's DotStuffer, waiting for the socket
+  between chunks (a 50 MB message is never whole in memory);
 - DELE is applied only after QUIT (UPDATE state); a dropped connection
   deletes nothing;
 - a failed login is answered after a delay that grows with failures per
@@ -60,6 +61,12 @@ DEFAULT_MECHANISMS = ("PLAIN", "SCRAM-SHA-256")
 """SASL mechanisms offered by default (PLAIN only over TLS unless allowed)."""
 
 _READ_SIZE = 64 * 1024
+# A message read ahead: its first chunk and the rest (None when read whole),
+# or None when retrieve() has to open it itself.
+_Opened = tuple[bytes, AsyncIterator[bytes] | None] | None
+# Messages up to this size are read whole in one store call; bigger ones
+# stream in chunks so a 50 MB message is never whole in memory.
+_WHOLE_LIMIT = 256 * 1024
 
 
 def uidl_for(uidvalidity: int, uid: int) -> str:
@@ -203,9 +210,13 @@ class _Session:
         self.stack = AsyncExitStack()
         self.account: str | None = None
         self.uids: list[int] = []
+        self.sizes: list[int] = []
         self.mech: ServerMechanism | None = None
         self.sasl_account: str | None = None
-        self.ahead: dict[int, asyncio.Future[tuple[bytes, AsyncIterator[bytes]]]] = {}
+        # Messages read ahead of their RETR (see _read_ahead) and the store
+        # calls reading them.
+        self.ahead: dict[int, asyncio.Future[_Opened]] = {}
+        self.batches: set[asyncio.Future[list[bytes | None]]] = set()
         # The name a login attempt was for, for the throttle.
         self.attempted = ""
         peer = writer.get_extra_info("peername")
@@ -385,6 +396,7 @@ class _Session:
             return
         self.account = account
         self.uids = [m.uid for m in metas]
+        self.sizes = [m.size for m in metas]
         self.server._last_login[account] = now
         self.conn.accept_login(
             account,
@@ -406,12 +418,19 @@ class _Session:
         await self.writer.start_tls(tls)
         self.conn.tls_started()
 
-    async def _open(self, number: int) -> tuple[bytes, AsyncIterator[bytes]]:
-        """Start reading message ``number``: its first chunk and the rest."""
+    async def _open(self, number: int) -> tuple[bytes, AsyncIterator[bytes] | None]:
+        """Start reading message ``number``: its first chunk and the rest (None: no rest)."""
         account = self.account
         if account is None:
             raise AssertionError("Retrieve before login")
-        chunks = self.server.store.read(account, self.server.mailbox, self.uids[number - 1])
+        store, mailbox, uid = self.server.store, self.server.mailbox, self.uids[number - 1]
+        if self.sizes[number - 1] <= _WHOLE_LIMIT:
+            # One store call (one thread hop) for the whole message instead
+            # of lookup, open and read each costing one.
+            whole = await store.read_whole(account, mailbox, uid, _WHOLE_LIMIT)
+            if whole is not None:
+                return whole, None
+        chunks = store.read(account, mailbox, uid)
         try:
             first = await anext(chunks, b"")
         except BaseException:
@@ -419,39 +438,89 @@ class _Session:
             raise
         return first, chunks
 
-    def _read_ahead(self, number: int) -> None:
-        """Open the next messages while this one is sent, when more commands wait.
+    def _read_ahead(self, first: int) -> None:
+        """Read messages ``first`` on while earlier ones are sent, when more commands wait.
 
         A pipelining client (fetchmail, mailcore's retr_many) sends RETR n,
-        n+1, ...; each store read costs a few thread hops, which then overlap
-        with sending instead of adding up. At most ``limits.read_ahead``
-        first chunks are held.
+        n+1, ...: the next ``limits.read_ahead`` small messages are read in
+        ONE store call (one thread hop for all of them, which costs more
+        than the reads), big ones each open their stream. At most
+        ``limits.read_ahead`` messages (small ones whole, big ones their
+        first chunk) are held.
         """
-        if not self.conn.input_pending:
+        if first in self.ahead or first > len(self.uids) or not self.conn.input_pending:
             return
-        last = min(len(self.uids), number + self.server.limits.read_ahead)
-        for n in range(number + 1, last + 1):
-            if n not in self.ahead:
+        account = self.account
+        if account is None:
+            raise AssertionError("Retrieve before login")
+        last = min(len(self.uids), first + self.server.limits.read_ahead - 1)
+        small: list[int] = []
+        for n in range(first, last + 1):
+            if n in self.ahead:
+                continue
+            if self.sizes[n - 1] <= _WHOLE_LIMIT:
+                small.append(n)
+            else:
                 self.ahead[n] = asyncio.ensure_future(self._open(n))
+        if not small:
+            return
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Future[_Opened]] = []
+        for n in small:
+            future: asyncio.Future[_Opened] = loop.create_future()
+            self.ahead[n] = future
+            waiting.append(future)
+        batch = asyncio.ensure_future(
+            self.server.store.read_whole_many(
+                account, self.server.mailbox, [self.uids[n - 1] for n in small], _WHOLE_LIMIT
+            )
+        )
+        self.batches.add(batch)
+
+        def done(task: asyncio.Future[list[bytes | None]]) -> None:
+            self.batches.discard(task)
+            if task.cancelled():
+                for fut in waiting:
+                    fut.cancel()
+                return
+            exc = task.exception()
+            datas = task.result() if exc is None else [None] * len(waiting)
+            for fut, data in zip(waiting, datas, strict=True):
+                if fut.done():
+                    continue
+                if exc is not None:
+                    fut.set_exception(exc)
+                elif data is None:
+                    # Too big or moved meanwhile: retrieve() opens it itself.
+                    fut.set_result(None)
+                else:
+                    fut.set_result((data, None))
+
+        batch.add_done_callback(done)
 
     async def drop_read_ahead(self) -> None:
         """Cancel reads nobody asked for and close their files."""
         ahead, self.ahead = self.ahead, {}
+        for batch in list(self.batches):
+            batch.cancel()
         for task in ahead.values():
             task.cancel()
         for task in ahead.values():
             with contextlib.suppress(asyncio.CancelledError, StoreError):
-                _, chunks = await task
-                await _aclose(chunks)
+                opened = await task
+                if opened is not None and opened[1] is not None:
+                    await _aclose(opened[1])
 
     async def retrieve(self, event: events.Retrieve) -> None:
-        conn = self.conn
-        pending = self.ahead.pop(event.number, None)
-        self._read_ahead(event.number)
+        conn, number = self.conn, event.number
+        self._read_ahead(number)
+        pending = self.ahead.pop(number, None)
+        self._read_ahead(number + 1)
         try:
-            first, chunks = await (pending if pending is not None else self._open(event.number))
+            opened = await pending if pending is not None else None
+            first, chunks = opened if opened is not None else await self._open(number)
         except StoreError:
-            log.exception("pop3: cannot read message %d", event.number)
+            log.exception("pop3: cannot read message %d", number)
             conn.message_failed(replies.SYS_TEMP)
             return
         conn.begin_message()
@@ -460,14 +529,15 @@ class _Session:
             while chunk:
                 conn.message_data(chunk)
                 sent += len(chunk)
-                if conn.message_complete or sent >= event.size:
+                if conn.message_complete or sent >= event.size or chunks is None:
                     # The last chunk leaves with the terminator in one write.
                     break
                 # One write per chunk; the socket buffer's limits give backpressure.
                 await self.flush()
                 chunk = await anext(chunks, b"")
         finally:
-            await _aclose(chunks)
+            if chunks is not None:
+                await _aclose(chunks)
         conn.end_message()
 
     async def update(self, deleted: tuple[int, ...]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -312,6 +312,48 @@ class Store(ABC):
         length: int | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream a message (or its header, or a byte range of either) in chunks."""
+
+    async def read_whole(self, account: str, mailbox: str, uid: int, limit: int) -> bytes | None:
+        """The whole message in one call if it is at most ``limit`` octets, else None.
+
+        For small messages (a POP3 RETR, an IMAP FETCH of a whole body) one
+        call is cheaper than streaming. None means "too big, use
+        :meth:`read`". This default streams through :meth:`read`; backends
+        override it with a single round trip.
+        """
+        parts: list[bytes] = []
+        total = 0
+        chunks = self.read(account, mailbox, uid)
+        try:
+            async for chunk in chunks:
+                total += len(chunk)
+                if total > limit:
+                    return None
+                parts.append(chunk)
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return b"".join(parts)
+
+    async def read_whole_many(
+        self, account: str, mailbox: str, uids: Sequence[int], limit: int
+    ) -> list[bytes | None]:
+        """Several whole messages in one call (a POP3 server reading ahead).
+
+        Entry ``i`` holds the message with UID ``uids[i]``, or None when it is
+        bigger than ``limit`` octets or could not be read here (gone or being
+        renamed): the caller then uses :meth:`read`, which reports why. This
+        default calls :meth:`read_whole` per message; backends override it
+        with a single round trip.
+        """
+        out: list[bytes | None] = []
+        for uid in uids:
+            try:
+                out.append(await self.read_whole(account, mailbox, uid, limit))
+            except StoreError:
+                out.append(None)
+        return out
 
     @abstractmethod
     async def store_flags(

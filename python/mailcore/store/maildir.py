@@ -25,11 +25,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from mailcore.store import ops, reconcile
 from mailcore.store.base import (
@@ -332,18 +332,21 @@ class MaildirStore(Store):
 
         return await self._read(query)
 
-    async def _locate(self, account: str, mailbox: str, uid: int) -> tuple[str, int, int]:
-        def query(conn: sqlite3.Connection) -> tuple[str, int, int]:
-            row = ops.get_mailbox(conn, account, mailbox)
-            found = conn.execute(
-                "SELECT path, size, hdr_size FROM messages WHERE mailbox=? AND uid=?",
-                (row.id, uid),
-            ).fetchone()
-            if found is None:
-                raise NoSuchMessage(f"no message with UID {uid}")
-            return os.path.join(row.dir, found[0]), int(found[1]), int(found[2])
+    @staticmethod
+    def _locate_sync(
+        conn: sqlite3.Connection, account: str, mailbox: str, uid: int
+    ) -> tuple[str, int, int]:
+        row = ops.get_mailbox(conn, account, mailbox)
+        found = conn.execute(
+            "SELECT path, size, hdr_size FROM messages WHERE mailbox=? AND uid=?",
+            (row.id, uid),
+        ).fetchone()
+        if found is None:
+            raise NoSuchMessage(f"no message with UID {uid}")
+        return os.path.join(row.dir, found[0]), int(found[1]), int(found[2])
 
-        return await self._read(query)
+    async def _locate(self, account: str, mailbox: str, uid: int) -> tuple[str, int, int]:
+        return await self._read(lambda conn: self._locate_sync(conn, account, mailbox, uid))
 
     async def read(
         self,
@@ -356,15 +359,26 @@ class MaildirStore(Store):
         length: int | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream the message (or header) bytes ``[start, start+length)`` in 256 KiB chunks."""
-        fh = None
-        for _attempt in range(3):
-            path, size, hsize = await self._locate(account, mailbox, uid)
+
+        def locate_and_open(conn: sqlite3.Connection) -> tuple[BinaryIO | None, int, int]:
+            # Index lookup, open and seek in one thread hop: each hop costs
+            # more event-loop time than the work it does.
+            path, size, hsize = self._locate_sync(conn, account, mailbox, uid)
             try:
-                fh = await asyncio.to_thread(open, path, "rb")
-                break
+                fh = open(path, "rb")  # noqa: SIM115 - closed by the generator below
             except FileNotFoundError:
-                # A flag change by another session renamed it; look again.
-                await self.reconcile(account)
+                return None, size, hsize
+            if start:
+                fh.seek(start)
+            return fh, size, hsize
+
+        fh: BinaryIO | None = None
+        for _attempt in range(3):
+            fh, size, hsize = await self._read(locate_and_open)
+            if fh is not None:
+                break
+            # A flag change by another session renamed it; look again.
+            await self.reconcile(account)
         if fh is None:
             raise NoSuchMessage(f"message {uid} vanished")
         end = hsize if header_only else size
@@ -372,8 +386,6 @@ class MaildirStore(Store):
             end = min(end, start + length)
         try:
             pos = start
-            if pos:
-                await asyncio.to_thread(fh.seek, pos)
             while pos < end:
                 chunk = await asyncio.to_thread(fh.read, min(_READ_CHUNK, end - pos))
                 if not chunk:
@@ -382,6 +394,60 @@ class MaildirStore(Store):
                 yield chunk
         finally:
             fh.close()
+
+    async def read_whole(self, account: str, mailbox: str, uid: int, limit: int) -> bytes | None:
+        """The whole message if at most ``limit`` octets: lookup, open and read in one job."""
+
+        def job(conn: sqlite3.Connection) -> tuple[bool, bytes | None]:
+            path, size, _hsize = self._locate_sync(conn, account, mailbox, uid)
+            if size > limit:
+                return True, None
+            try:
+                with open(path, "rb") as fh:
+                    return True, fh.read(size)
+            except FileNotFoundError:
+                return False, None
+
+        for _attempt in range(3):
+            found, data = await self._read(job)
+            if found:
+                return data
+            # A flag change by another session renamed it; look again.
+            await self.reconcile(account)
+        raise NoSuchMessage(f"message {uid} vanished")
+
+    async def read_whole_many(
+        self, account: str, mailbox: str, uids: Sequence[int], limit: int
+    ) -> list[bytes | None]:
+        """Several whole messages in one job: one mailbox lookup, one query, the reads."""
+
+        def job(conn: sqlite3.Connection) -> list[bytes | None]:
+            row = ops.get_mailbox(conn, account, mailbox)
+            found: dict[int, tuple[str, int]] = {}
+            wanted = sorted(set(uids))
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ",".join("?" * len(part))
+                cur = conn.execute(
+                    f"SELECT uid, path, size FROM messages WHERE mailbox=? AND uid IN ({marks})",
+                    (row.id, *part),
+                )
+                found.update((int(u), (str(p), int(s))) for u, p, s in cur)
+            out: list[bytes | None] = []
+            for uid in uids:
+                entry = found.get(uid)
+                if entry is None or entry[1] > limit:
+                    out.append(None)
+                    continue
+                try:
+                    with open(os.path.join(row.dir, entry[0]), "rb") as fh:
+                        out.append(fh.read(entry[1]))
+                except FileNotFoundError:
+                    # Renamed by a flag change meanwhile: read() looks again.
+                    out.append(None)
+            return out
+
+        return await self._read(job)
 
     async def store_flags(
         self,
