@@ -164,6 +164,12 @@ class MaildirStore(Store):
             self._poll_conn = None
 
     def _notify_threadsafe(self) -> None:
+        if not self._feeds:
+            # Nobody in this process waits for changes: the regular poll
+            # (every poll_interval) is enough, and an immediate one after
+            # every commit would cost each append an extra event-loop wake-up
+            # and a thread hop.
+            return
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:
             with contextlib.suppress(RuntimeError):  # loop already closed
@@ -276,40 +282,54 @@ class MaildirStore(Store):
         internal_date: float | None = None,
         session: str = "",
     ) -> AppendResult:
-        """Write + fsync in an I/O thread, then rename and index in the next group commit."""
-        if self._io is None:
+        """Write + fsync, rename, fsync the directory and index: ONE job in an I/O thread.
+
+        The job writes and fsyncs the file in ``tmp/``, then hands the rename
+        and the index insert to the writer's group commit (running it itself
+        when no batch is running, see :meth:`Writer.execute`): the event
+        loop waits for one thread hop, and concurrent appends still share
+        directory fsyncs and commits. Nothing is reported before the commit.
+        """
+        if self._io is None or self._writer is None:
             raise StoreError("store is not open")
+        writer = self._writer
         name = ops.canonical_name(mailbox)
         maildir = self.layout.mailbox_dir(account, name)
-        loop = asyncio.get_running_loop()
+        fset = normalize_flags(flags)
+        when = time.time() if internal_date is None else internal_date
+        # Set when the caller stops waiting (cancelled) before the commit:
+        # the job then removes its tmp/ file instead of delivering.
+        abandoned = threading.Event()
 
-        def prepare() -> tuple[str, int, str]:
+        def job() -> tuple[int, int, int] | None:
             hsize = header_size(data)
             cache = json.dumps(header_cache(data[:hsize]))
-            return write_durable(maildir, data), hsize, cache
+            base = write_durable(maildir, data)
+            try:
+                if abandoned.is_set():
+                    os.unlink(os.path.join(maildir, "tmp", base))
+                    return None
+                pending = ops.PendingAppend(maildir, base, len(data), hsize, fset, when, cache)
+                return writer.execute(
+                    lambda txn: ops.commit_append(txn, account, name, pending, session)
+                )
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(maildir, "tmp", base))
+                raise
 
+        loop = asyncio.get_running_loop()
         try:
-            base, hsize, cache = await loop.run_in_executor(self._io, prepare)
+            done = await loop.run_in_executor(self._io, job)
         except FileNotFoundError:
             # No such Maildir: let the index say whether the mailbox exists.
             await self._read(lambda conn: ops.get_mailbox(conn, account, name))
             raise
-        fset = normalize_flags(flags)
-        when = time.time() if internal_date is None else internal_date
-        try:
-            validity, uid, modseq = await self._write(
-                lambda txn: ops.commit_append(
-                    txn,
-                    account,
-                    name,
-                    ops.PendingAppend(maildir, base, len(data), hsize, fset, when, cache),
-                    session,
-                )
-            )
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(maildir, "tmp", base))
+        except asyncio.CancelledError:
+            abandoned.set()
             raise
+        assert done is not None  # None only for an abandoned job, whose caller is gone
+        validity, uid, modseq = done
         return AppendResult(validity, uid, modseq)
 
     async def messages(
