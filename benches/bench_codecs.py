@@ -24,8 +24,10 @@ _IDS = [f"{case.operation}-{case.input}-{name}" for case, name in _SMALL_CASES]
 @pytest.fixture(scope="module")
 def timed_cases(request: pytest.FixtureRequest) -> dict[str, Case]:
     """Cases on 10 MiB when timing, 64 KiB otherwise (built once per module)."""
-    disabled = bool(request.config.getoption("benchmark_disable"))
-    size = SMALL if disabled else 10 * MIB
+    # The configured addopts always pass --benchmark-disable; a timed run adds
+    # --benchmark-enable, which is what decides.
+    enabled = bool(request.config.getoption("benchmark_enable"))
+    size = 10 * MIB if enabled else SMALL
     return {f"{case.operation}-{case.input}": case for case in cases(size)}
 
 
