@@ -955,3 +955,81 @@ def test_arbitrary_input_never_breaks_the_machine(chunks: list[bytes], lmtp: boo
     )
     assert run.wire.startswith(GREETING)
     assert run.wire.endswith(b"\r\n")
+
+
+# ------------------------------------------------------------------ text line limit
+
+
+@pytest.mark.parametrize("content", [998, 999, 2500])
+def test_data_line_over_the_text_line_limit_is_refused_at_the_end(content: int) -> None:
+    # RFC 5321 4.5.3.1.6: 1000 octets with the CRLF. The body is read to its
+    # end (the smuggled MAIL inside is data), then 500 5.5.6; the session goes on.
+    body = b"short\r\n" + b"x" * content + b"\r\nMAIL FROM:<evil@x.org>\r\nend\r\n"
+    run = converse(TRANSACTION + body + b".\r\nNOOP\r\n")
+    if content <= 998:
+        assert replies(run)[-2:] == [b"250 2.0.0 Message accepted for delivery", b"250 2.0.0 OK"]
+        [end] = [ev for ev in run.merged if isinstance(ev, MessageEnd)]
+        assert end.size == len(body)
+        return
+    assert replies(run)[-3:] == [
+        b"354 Start mail input; end with <CRLF>.<CRLF>",
+        b"500 5.5.6 Message text line too long",
+        b"250 2.0.0 OK",
+    ]
+    assert MessageAborted(R.TEXT_LINE_TOO_LONG) in run.events
+    assert not any(isinstance(ev, MessageEnd) for ev in run.events)
+    assert sum(isinstance(ev, MailFrom) for ev in run.events) == 1
+
+
+def test_long_line_check_spans_chunks_and_resets_per_message() -> None:
+    limits = replace(SMTPLimits(), text_line=20)
+    second = b"MAIL FROM:<a@b.org>\r\nRCPT TO:<x@y.org>\r\nDATA\r\n"
+    run = converse(
+        TRANSACTION
+        + b"a" * 18
+        + b"\r\n"
+        + b".\r\n"  # 18 + CRLF = 20: fits
+        + second
+        + b"b" * 10
+        + b"\r\n"
+        + b"c" * 19
+        + b"\r\n.\r\n"  # 21 octets: refused
+        + second
+        + b"d" * 5
+        + b"\r\n.\r\n",  # a new message starts afresh
+        limits=limits,
+    )
+    accepted = b"250 2.0.0 Message accepted for delivery"
+    assert replies(run)[-9:] == [
+        accepted,
+        b"250 2.1.0 Sender OK",
+        b"250 2.1.5 Recipient OK",
+        b"354 Start mail input; end with <CRLF>.<CRLF>",
+        b"500 5.5.6 Message text line too long",
+        b"250 2.1.0 Sender OK",
+        b"250 2.1.5 Recipient OK",
+        b"354 Start mail input; end with <CRLF>.<CRLF>",
+        accepted,
+    ]
+    ends = [ev for ev in run.events if isinstance(ev, MessageEnd)]
+    assert len(ends) == 2
+    assert [ev for ev in run.events if isinstance(ev, MessageAborted)] == [
+        MessageAborted(R.TEXT_LINE_TOO_LONG)
+    ]
+
+
+def test_bdat_line_over_the_limit_is_refused_after_last() -> None:
+    limits = replace(SMTPLimits(), text_line=20)
+    run = converse(
+        b"EHLO a\r\nMAIL FROM:<a@b.org>\r\nRCPT TO:<x@y.org>\r\n"
+        b"BDAT 12\r\n" + b"e" * 12 + b"BDAT 14 LAST\r\n" + b"f" * 10 + b"\r\nok"
+        b"NOOP\r\n",
+        limits=limits,
+    )
+    assert replies(run)[-3:] == [
+        b"250 2.0.0 12 octets received",
+        b"500 5.5.6 Message text line too long",
+        b"250 2.0.0 OK",
+    ]
+    assert MessageAborted(R.TEXT_LINE_TOO_LONG) in run.events
+    assert not any(isinstance(ev, MessageEnd) for ev in run.events)

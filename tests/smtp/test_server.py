@@ -476,3 +476,24 @@ async def test_client_that_reads_late_gets_every_reply(server: SMTPServer) -> No
     assert helps == count
     await sender
     await c.close()
+
+
+async def test_long_text_line_is_refused_and_the_session_goes_on(recorder: Recorder) -> None:
+    async with SMTPServer(recorder, hostname=HOST) as srv:
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", srv.port) as s:
+                s.ehlo()
+                s.mail("a@b.example")
+                s.rcpt("x@mx.test")
+                long_line = b"Subject: long\r\n\r\n" + b"y" * 1500 + b"\r\nend\r\n"
+                assert s.data(long_line) == (500, b"5.5.6 Message text line too long")
+                assert s.noop()[0] == 250
+                # 998 octets + CRLF = 1000: the RFC's limit, accepted.
+                assert s.mail("a@b.example")[0] == 250
+                assert s.rcpt("x@mx.test")[0] == 250
+                assert s.data(b"Subject: ok\r\n\r\n" + b"z" * 998 + b"\r\n")[0] == 250
+
+        await asyncio.to_thread(send)
+    [(_envelope, content)] = recorder.messages
+    assert content.endswith(b"z" * 998 + b"\r\n")

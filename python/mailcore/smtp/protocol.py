@@ -11,7 +11,9 @@ answered in order however it was split across reads.
 
 Framing is done in Rust: :class:`mailcore._core.LineReader` cuts command
 lines, :class:`mailcore._core.DotReader` finds the end of a DATA body and
-undoes dot-stuffing; BDAT chunks are counted here by length, never scanned.
+undoes dot-stuffing; BDAT chunks are counted here by length. Body lines over
+``limits.text_line`` are found with ``bytes.rfind``/``split`` on each body
+chunk (C speed; chunks whose lines are all short cost one ``rfind``).
 Paths are parsed by :func:`mailcore._core.parse_mail_from` /
 :func:`~mailcore._core.parse_rcpt_to`.
 
@@ -170,6 +172,11 @@ class ServerConnection:
         self._bdat_size = 0
         self._bdat_chunk = 0
         self._bdat_reply: Reply | None = None
+        # Length of the body line read so far (across chunks), and whether a
+        # line went over limits.text_line: then the body is read on (bounded
+        # by message_size, not passed on) and refused at its end.
+        self._line_len = 0
+        self._long_line = False
         self._resume_state = State.READY
         # SASL
         self._mech: sasl.ServerMechanism | None = None
@@ -537,7 +544,35 @@ class ServerConnection:
             self.limits.message_size, normalize=self.limits.normalize_bare_lf_body
         )
         self._move(Input.DATA)
+        self._start_lines()
         self._events.append(BodyStart(bdat=False))
+
+    def _start_lines(self) -> None:
+        self._line_len = 0
+        self._long_line = False
+
+    def _track_lines(self, chunk: bytes) -> None:
+        """Note whether ``chunk`` holds or completes a line over ``limits.text_line``."""
+        if self._long_line:
+            return
+        # RFC 5321 4.5.3.1.6 counts the CRLF: the content may have limit - 2
+        # octets before it, and the CR is part of the segments split off below.
+        limit = self.limits.text_line - 1
+        last = chunk.rfind(b"\n")
+        if last < 0:
+            self._line_len += len(chunk)
+            self._long_line = self._line_len > limit
+            return
+        if self._line_len + last > limit:
+            # Some line up to the last LF may be too long: measure them (in C).
+            first = chunk.find(b"\n")
+            if self._line_len + first > limit or (
+                first != last and max(map(len, chunk[first + 1 : last].split(b"\n"))) > limit
+            ):
+                self._long_line = True
+                return
+        self._line_len = len(chunk) - last - 1
+        self._long_line = self._line_len > limit
 
     def _read_data(self) -> bool:
         dot = self._dot
@@ -548,13 +583,17 @@ class ServerConnection:
             return False
         body, done = dot.feed(data)
         if body and not dot.oversize:
-            self._events.append(BodyChunk(body))
+            self._track_lines(body)
+            if not self._long_line:
+                self._events.append(BodyChunk(body))
         if done:
             self._push_back(dot.rest)
             if dot.oversize:
                 self._fail_body(R.MESSAGE_TOO_BIG)
             elif dot.bare_line_end and not self.limits.normalize_bare_lf_body:
                 self._fail_body(R.BARE_LINE_END_BODY)
+            elif self._long_line:
+                self._fail_body(R.TEXT_LINE_TOO_LONG)
             else:
                 self._end_body(dot.size)
         return True
@@ -610,6 +649,7 @@ class ServerConnection:
         if state is State.RCPT:
             self._used_bdat = True
             self._bdat_size = 0
+            self._start_lines()
             self._events.append(BodyStart(bdat=True))
         # Decided from the announced size, so a chunk is passed on whole or not at all.
         self._bdat_size += size
@@ -624,7 +664,9 @@ class ServerConnection:
             self._push_back(rest)
             self._bdat_left -= len(chunk)
             if self._state is State.BDAT and self._bdat_size <= self.limits.message_size:
-                self._events.append(BodyChunk(chunk))
+                self._track_lines(chunk)
+                if not self._long_line:
+                    self._events.append(BodyChunk(chunk))
             if self._bdat_left:
                 return True
         if self._state is State.BDAT_DISCARD:
@@ -634,6 +676,10 @@ class ServerConnection:
             self._emit(reply)
         elif self._bdat_size > self.limits.message_size:
             self._fail_body(R.MESSAGE_TOO_BIG)
+        elif self._long_line and self._bdat_last:
+            # Refused at the end of the data, like DATA; earlier chunks are
+            # acknowledged so the client gets to LAST.
+            self._fail_body(R.TEXT_LINE_TOO_LONG)
         elif self._bdat_last:
             self._end_body(self._bdat_size)
         else:

@@ -59,6 +59,7 @@ __all__ = [
     "START_MAIL_INPUT",
     "START_TLS",
     "SYNTAX_ERROR",
+    "TEXT_LINE_TOO_LONG",
     "TIMEOUT",
     "TLS_ALREADY_ACTIVE",
     "TLS_NOT_AVAILABLE",
@@ -249,6 +250,9 @@ BARE_LINE_END_BODY = Reply(
 """A DATA body with a bare CR or LF (Postfix smtpd_forbid_bare_newline = reject)."""
 RELAY_DENIED = Reply(554, "5.7.1", "Relay access denied")
 """Recipient outside the served domains."""
+TEXT_LINE_TOO_LONG = Reply(500, "5.5.6", "Message text line too long")
+"""A DATA/BDAT body line over SMTPLimits.text_line (RFC 5321 4.5.3.1.6: 1000 octets
+with CRLF); answered at the end of the data, the session goes on."""
 MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Message too big for system")
 """RFC 1870 / RFC 5321 4.5.3.1.10."""
 SIZE_EXCEEDED = Reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
