@@ -12,8 +12,8 @@ answered in order however it was split across reads.
 Framing is done in Rust: :class:`mailcore._core.LineReader` cuts command
 lines, :class:`mailcore._core.DotReader` finds the end of a DATA body and
 undoes dot-stuffing; BDAT chunks are counted here by length. Body lines over
-``limits.text_line`` are found with ``bytes.rfind``/``split`` on each body
-chunk (C speed; chunks whose lines are all short cost one ``rfind``).
+``limits.text_line`` are found with ``bytes.rfind`` on each body chunk (about
+one call per ``text_line`` octets).
 Paths are parsed by :func:`mailcore._core.parse_mail_from` /
 :func:`~mailcore._core.parse_rcpt_to`.
 
@@ -555,24 +555,28 @@ class ServerConnection:
         """Note whether ``chunk`` holds or completes a line over ``limits.text_line``."""
         if self._long_line:
             return
-        # RFC 5321 4.5.3.1.6 counts the CRLF: the content may have limit - 2
-        # octets before it, and the CR is part of the segments split off below.
+        # RFC 5321 4.5.3.1.6 counts the CRLF: a line's octets up to its LF,
+        # CR included, may number limit - 1.
         limit = self.limits.text_line - 1
-        last = chunk.rfind(b"\n")
-        if last < 0:
-            self._line_len += len(chunk)
-            self._long_line = self._line_len > limit
-            return
-        if self._line_len + last > limit:
-            # Some line up to the last LF may be too long: measure them (in C).
-            first = chunk.find(b"\n")
-            if self._line_len + first > limit or (
-                first != last and max(map(len, chunk[first + 1 : last].split(b"\n"))) > limit
-            ):
+        n = len(chunk)
+        # Start of the current line; negative when it began in an earlier chunk.
+        start = -self._line_len
+        # Jump from line to line by the last LF within reach: each rfind (C,
+        # memrchr) covers about `limit` octets whatever the line lengths, and
+        # a stretch of limit + 1 octets with no LF is a line too long.
+        rfind = chunk.rfind
+        reach = start + limit + 1
+        while reach <= n:
+            lf = rfind(b"\n", start if start > 0 else 0, reach)
+            if lf < 0:
                 self._long_line = True
                 return
-        self._line_len = len(chunk) - last - 1
-        self._long_line = self._line_len > limit
+            start = lf + 1
+            reach = start + limit + 1
+        lf = rfind(b"\n", start if start > 0 else 0)
+        if lf >= 0:
+            start = lf + 1
+        self._line_len = n - start
 
     def _read_data(self) -> bool:
         dot = self._dot
