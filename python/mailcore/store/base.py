@@ -345,6 +345,23 @@ class Store(ABC):
     ) -> list[int]:
         """Remove ``\\Deleted`` messages (only those in ``uids`` if given); return their UIDs."""
 
+    async def read_many(
+        self, account: str, mailbox: str, uids: list[int], *, header_only: bool = False
+    ) -> dict[int, bytes]:
+        """Whole messages (or headers) of several UIDs; UIDs not found are left out.
+
+        The default reads them one by one with :meth:`read`; backends override it.
+        """
+        out: dict[int, bytes] = {}
+        for uid in uids:
+            try:
+                out[uid] = b"".join(
+                    [c async for c in self.read(account, mailbox, uid, header_only=header_only)]
+                )
+            except NoSuchMessage:
+                continue
+        return out
+
     # -- sessions -----------------------------------------------------------------
     @abstractmethod
     def watch(self, account: str, mailbox: str, *, session: str = "") -> ChangeFeed:
