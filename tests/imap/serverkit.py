@@ -15,6 +15,7 @@ from mailcore.auth.accounts import Accounts
 from mailcore.imap.server import IMAPServer
 from mailcore.limits import ImapLimits
 from mailcore.store import MaildirStore
+from tests.imap.wire import close_all
 
 USER = "jeff@example.org"
 PASSWORD = "pass word"
@@ -71,6 +72,7 @@ async def running_server(
     try:
         yield Running(server, store, accounts, port, tls_port, root)
     finally:
+        await close_all()
         await server.close()
         accounts.close()
         await store.close()

@@ -185,6 +185,9 @@ class ServerConnection:
             if self._idle is not None or self._sasl is not None:
                 self._closed = True
             return
+        if self._tls_pending:
+            # Plaintext after STARTTLS, before the handshake: never a command.
+            return
         self._frag.feed(data)
 
     def data_to_send(self) -> bytes:
@@ -305,7 +308,7 @@ class ServerConnection:
         """The next thing the adapter must do."""
         if self._closed:
             return ev.Closed()
-        if self._busy is not None and self._sasl is None:
+        if self._busy is not None and self._sasl is None and self._idle is None:
             return ev.Paused.PAUSED
         if self._tls_pending:
             return ev.Paused.PAUSED

@@ -15,8 +15,14 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def quoted(text: str) -> bytes:
-    """A quoted string (a literal when it holds CR, LF or NUL)."""
-    return _core.imap_string(text.encode("utf-8"))
+    """A quoted string (a literal when it holds CR, LF or NUL).
+
+    UTF-8 goes in quoted strings as it is (RFC 9051 / RFC 6855 allow it where
+    the client accepts UTF-8; others only ever get modified UTF-7 names).
+    """
+    if text.isascii() or any(c in text for c in "\r\n\0"):
+        return _core.imap_string(text.encode("utf-8"))
+    return ('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"').encode("utf-8")
 
 
 def astring(text: str) -> bytes:

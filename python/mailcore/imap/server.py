@@ -116,6 +116,10 @@ class IMAPServer:
                 self._sessions.add(task)
             try:
                 await _Session(self, reader, writer, implicit_tls).run(refuse=busy)
+            except asyncio.CancelledError:
+                # close() ends sessions by cancelling them; that is their normal end
+                # (a cancelled handler task also upsets asyncio's stream callback).
+                pass
             finally:
                 if task is not None:
                     self._sessions.discard(task)
