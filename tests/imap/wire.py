@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
+from typing import ClassVar
 
 
 class Wire:
     """One raw connection; ``await w.cmd(b"a NOOP")`` returns every byte up to ``a OK ...``."""
 
     #: Every connection opened, closed by ``close_all`` when a test's server stops.
-    opened: list[Wire] = []
+    opened: ClassVar[list[Wire]] = []
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -33,11 +35,11 @@ class Wire:
 
     async def until(self, tag: bytes, timeout: float = 5) -> bytes:
         """Read lines (and literals) until the line starting with ``tag``."""
-        out = []
+        out: list[bytes] = []
         while True:
             line = await asyncio.wait_for(self.reader.readline(), timeout)
             if not line:
-                raise ConnectionError(b"".join(out + [b"<EOF>"]).decode("latin-1"))
+                raise ConnectionError(b"".join([*out, b"<EOF>"]).decode("latin-1"))
             out.append(line)
             if line.endswith(b"}\r\n") and b"{" in line:
                 n = int(line[line.rindex(b"{") + 1 : -3].rstrip(b"+"))
@@ -56,10 +58,8 @@ class Wire:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
             await self.writer.wait_closed()
-        except (ConnectionError, ssl.SSLError):
-            pass
 
 
 async def close_all() -> None:
