@@ -11,6 +11,7 @@ bytes says so through :func:`need`, and the server reads those in batches.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 from mailcore import _core
 from mailcore.imap.command import FetchAttribute, Section
@@ -19,7 +20,16 @@ from mailcore.imap.search import Need
 from mailcore.imap.selected import View
 from mailcore.store.base import MessageMeta
 
-__all__ = ["FetchItem", "StructureCache", "build_items", "need", "section_spec", "sets_seen"]
+__all__ = [
+    "FetchItem",
+    "StructureCache",
+    "UnknownCTE",
+    "cached_only",
+    "compile_items",
+    "need",
+    "section_spec",
+    "sets_seen",
+]
 
 FetchItem = tuple[bytes, int | bytes | None]
 """One ``(name, value)`` pair of :func:`mailcore._core.write_fetch`."""
@@ -86,73 +96,205 @@ class UnknownCTE(Exception):
     """BINARY of a part whose Content-Transfer-Encoding is unknown (``NO [UNKNOWN-CTE]``)."""
 
 
-def build_items(
+Getter = Callable[[int, MessageMeta, bytes | None], FetchItem]
+"""Produces one item of one message from (uid, meta, raw bytes)."""
+
+
+Column = Callable[[list[int]], list[FetchItem]]
+"""One attribute's items for a batch of UIDs."""
+
+
+def compile_items(
     attrs: tuple[FetchAttribute, ...],
     *,
-    uid: int,
-    meta: MessageMeta,
     view: View,
-    raw: bytes | None,
     rev2: bool,
     cache: StructureCache,
     cache_key: tuple[str, str, int],
     with_uid: bool,
     with_flags: bool,
-) -> list[FetchItem]:
-    """The items of one message's FETCH response, in the order asked."""
-    items: list[FetchItem] = []
+) -> Callable[[list[int], dict[int, bytes]], list[tuple[FetchItem, ...]]]:
+    """Turn the attributes of one FETCH into a function building a batch's items.
+
+    The attribute names are looked at once per command, and items are built
+    a column (one attribute for every message of the batch) at a time, then
+    zipped per message: ``FETCH 1:* FLAGS`` of 10 000 messages costs a few
+    list comprehensions, not 10 000 dispatches per attribute.
+    """
+    meta = view.meta
+    columns: list[Column] = []
+
+    def uid_column(part: list[int]) -> list[FetchItem]:
+        return [(b"UID", u) for u in part]
+
+    def flags_column(part: list[int]) -> list[FetchItem]:
+        fb = view.flag_bytes
+        return [(b"FLAGS", fb(u, rev2=rev2)) for u in part]
+
+    def size_column(part: list[int]) -> list[FetchItem]:
+        return [(b"RFC822.SIZE", meta[u].size) for u in part]
+
+    def date_column(part: list[int]) -> list[FetchItem]:
+        return [(b"INTERNALDATE", internal_date(meta[u].internal_date)) for u in part]
+
+    simple: dict[str, Column] = {
+        "UID": uid_column,
+        "FLAGS": flags_column,
+        "RFC822.SIZE": size_column,
+        "INTERNALDATE": date_column,
+    }
+    raws_now: dict[int, bytes] = {}
+
+    def per_message(getter: Getter) -> Column:
+        return lambda part: [getter(u, meta[u], raws_now.get(u)) for u in part]
+
     if with_uid:
-        items.append((b"UID", uid))
+        columns.append(uid_column)
     for attr in attrs:
-        name = attr.name
-        if name == "UID":
-            if not with_uid:
-                items.append((b"UID", uid))
-        elif name == "FLAGS":
-            if not with_flags:
-                items.append((b"FLAGS", view.flag_bytes(uid, rev2=rev2)))
-        elif name == "RFC822.SIZE":
-            items.append((b"RFC822.SIZE", meta.size))
-        elif name == "INTERNALDATE":
-            items.append((b"INTERNALDATE", internal_date(meta.internal_date)))
-        elif name == "MODSEQ":
-            items.append((b"MODSEQ", b"(%d)" % meta.modseq))
-        elif name in ("ENVELOPE", "BODYSTRUCTURE") or (name == "BODY" and attr.section is None):
-            items.append((name.encode(), _structure(name, raw or b"", cache, (*cache_key, uid))))
-        elif name == "RFC822":
-            items.append((b"RFC822", raw or b""))
-        elif name == "RFC822.HEADER":
-            items.append((b"RFC822.HEADER", _core.mime_section(raw or b"", "HEADER")))
-        elif name == "RFC822.TEXT":
-            items.append((b"RFC822.TEXT", _core.mime_section(raw or b"", "TEXT")))
-        elif name == "BODY" and attr.section is not None:
-            spec = section_spec(attr.section)
-            label = f"BODY[{spec}]"
-            if attr.partial is not None:
-                label += f"<{attr.partial[0]}>"
-            items.append((label.encode(), _core.mime_section(raw or b"", spec, attr.partial)))
-        elif name in ("BINARY", "BINARY.SIZE"):
-            part = ".".join(str(p) for p in attr.section.part) if attr.section else ""
+        if (attr.name == "UID" and with_uid) or (attr.name == "FLAGS" and with_flags):
+            continue
+        column = simple.get(attr.name)
+        if column is None:
+            getter = _getter(
+                attr,
+                view=view,
+                rev2=rev2,
+                cache=cache,
+                cache_key=cache_key,
+                with_uid=with_uid,
+                with_flags=with_flags,
+            )
+            if getter is None:
+                continue
+            column = per_message(getter)
+        columns.append(column)
+    if with_flags:
+        columns.append(flags_column)
+
+    def build(part: list[int], raws: dict[int, bytes]) -> list[tuple[FetchItem, ...]]:
+        raws_now.clear()
+        raws_now.update(raws)
+        try:
+            return list(zip(*(column(part) for column in columns), strict=True))
+        finally:
+            raws_now.clear()
+
+    return build
+
+
+def _getter(
+    attr: FetchAttribute,
+    *,
+    view: View,
+    rev2: bool,
+    cache: StructureCache,
+    cache_key: tuple[str, str, int],
+    with_uid: bool,
+    with_flags: bool,
+) -> Getter | None:
+    name = attr.name
+    if name == "UID":
+        return None if with_uid else (lambda uid, meta, raw: (b"UID", uid))
+    if name == "FLAGS":
+        if with_flags:
+            return None
+        return lambda uid, meta, raw: (b"FLAGS", view.flag_bytes(uid, rev2=rev2))
+    if name == "RFC822.SIZE":
+        return lambda uid, meta, raw: (b"RFC822.SIZE", meta.size)
+    if name == "INTERNALDATE":
+        return lambda uid, meta, raw: (b"INTERNALDATE", view.date_bytes(uid))
+    if name == "MODSEQ":
+        return lambda uid, meta, raw: (b"MODSEQ", b"(%d)" % meta.modseq)
+    if name in ("ENVELOPE", "BODYSTRUCTURE") or (name == "BODY" and attr.section is None):
+        label = name.encode()
+        return lambda uid, meta, raw: (
+            label,
+            _structure(name, raw or b"", cache, (*cache_key, uid)),
+        )
+    if name == "RFC822":
+        return lambda uid, meta, raw: (b"RFC822", raw or b"")
+    if name in ("RFC822.HEADER", "RFC822.TEXT"):
+        spec = name[7:]
+        label = name.encode()
+        return lambda uid, meta, raw: (label, _core.mime_section(raw or b"", spec))
+    if name == "BODY" and attr.section is not None:
+        spec = section_spec(attr.section)
+        text = f"BODY[{spec}]"
+        if attr.partial is not None:
+            text += f"<{attr.partial[0]}>"
+        label = text.encode()
+        partial = attr.partial
+        if not attr.section.part and attr.section.text == "HEADER.FIELDS":
+            # Like Dovecot's cache of the header fields clients ask for: the
+            # second listing of FROM/SUBJECT/DATE never opens a file.
+            kind = "BODY[" + spec + "]"
+
+            def cached_fields(uid: int, meta: MessageMeta, raw: bytes | None) -> FetchItem:
+                key = (*cache_key, uid, kind)
+                value = cache.get(key)
+                if value is None:
+                    value = _core.mime_section(raw or b"", spec)
+                    cache.put(key, value)
+                if partial is not None:
+                    value = value[partial[0] : partial[0] + partial[1]]
+                return (label, value)
+
+            return cached_fields
+        return lambda uid, meta, raw: (label, _core.mime_section(raw or b"", spec, partial))
+    if name in ("BINARY", "BINARY.SIZE"):
+        part = ".".join(str(p) for p in attr.section.part) if attr.section else ""
+        if name == "BINARY.SIZE":
+            label = f"BINARY.SIZE[{part}]".encode()
+
+            def binary_size(uid: int, meta: MessageMeta, raw: bytes | None) -> FetchItem:
+                try:
+                    return (label, b"%d" % _core.mime_binary_size(raw or b"", part))
+                except ValueError as e:
+                    raise UnknownCTE(str(e)) from e
+
+            return binary_size
+        text = f"BINARY[{part}]"
+        if attr.partial is not None:
+            text += f"<{attr.partial[0]}>"
+        label = text.encode()
+        partial = attr.partial
+
+        def binary(uid: int, meta: MessageMeta, raw: bytes | None) -> FetchItem:
             try:
-                if name == "BINARY.SIZE":
-                    items.append(
-                        (
-                            f"BINARY.SIZE[{part}]".encode(),
-                            b"%d" % _core.mime_binary_size(raw or b"", part),
-                        )
-                    )
-                else:
-                    label = f"BINARY[{part}]"
-                    if attr.partial is not None:
-                        label += f"<{attr.partial[0]}>"
-                    items.append(
-                        (label.encode(), _core.mime_binary(raw or b"", part, attr.partial))
-                    )
+                return (label, _core.mime_binary(raw or b"", part, partial))
             except ValueError as e:
                 raise UnknownCTE(str(e)) from e
-    if with_flags:
-        items.append((b"FLAGS", view.flag_bytes(uid, rev2=rev2)))
-    return items
+
+        return binary
+    raise ValueError(f"unknown FETCH attribute {name}")  # pragma: no cover
+
+
+def cached_only(
+    attrs: tuple[FetchAttribute, ...],
+    cache: StructureCache,
+    cache_key: tuple[str, str, int],
+    uid: int,
+) -> bool:
+    """Whether every item of ``attrs`` that needs message bytes is cached for ``uid``."""
+    for attr in attrs:
+        if need(attr) is Need.META:
+            continue
+        if attr.name in ("ENVELOPE", "BODYSTRUCTURE") or (
+            attr.name == "BODY" and attr.section is None
+        ):
+            kind = attr.name
+        elif (
+            attr.name == "BODY"
+            and attr.section is not None
+            and not attr.section.part
+            and attr.section.text == "HEADER.FIELDS"
+        ):
+            kind = "BODY[" + section_spec(attr.section) + "]"
+        else:
+            return False
+        if cache.get((*cache_key, uid, kind)) is None:
+            return False
+    return True
 
 
 def _structure(

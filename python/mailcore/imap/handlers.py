@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from mailcore import _core
 from mailcore.imap import command as c
-from mailcore.imap.fetch import StructureCache, UnknownCTE, build_items, need, sets_seen
+from mailcore.imap.fetch import (
+    FetchItem,
+    StructureCache,
+    UnknownCTE,
+    cached_only,
+    compile_items,
+    need,
+    sets_seen,
+)
 from mailcore.imap.mutf7 import MailboxNameError, check_name, decode
 from mailcore.imap.protocol import ServerConnection
 from mailcore.imap.replies import compress_set, flag_list, mailbox_text
@@ -440,64 +449,57 @@ class Commands:
                 )
                 for u, flags, _modseq in res.updated:
                     view.set_flags(u, flags)
-        structural = {a.name for a in attrs if need(a) is not Need.META}
         key = (self.account, view.name, view.uidvalidity)
+        build = compile_items(
+            attrs,
+            view=view,
+            rev2=self.conn.rev2,
+            cache=self.cache,
+            cache_key=key,
+            with_uid=cmd.uid,
+            with_flags=seen and "FLAGS" not in {a.name for a in attrs},
+        )
         batch_max, bytes_max = self.limits.fetch_batch, self.limits.fetch_batch_bytes
+        meta, seq_of = view.meta, view.seq_of
+        # FETCH 1:* (the usual case): sequence numbers are positions.
+        whole = len(uids) == view.exists
         i = 0
         while i < len(uids):
             # A batch: up to fetch_batch messages and about fetch_batch_bytes of them.
             j, size = i, 0
             while j < len(uids) and j - i < batch_max:
-                size += view.meta[uids[j]].size if level is Need.FULL else 0
+                size += meta[uids[j]].size if level is Need.FULL else 0
                 j += 1
                 if size >= bytes_max:
                     break
             part = uids[i:j]
             i = j
             raws: dict[int, bytes] = {}
-            lvl = level
-            if (
-                lvl is not Need.META
-                and structural <= {"ENVELOPE", "BODYSTRUCTURE", "BODY"}
-                and all(a.section is None for a in attrs if a.name == "BODY")
-            ):
-                # Only cached structures asked: skip reading what is cached.
-                missing = [
-                    u for u in part if any(self.cache.get((*key, u, n)) is None for n in structural)
-                ]
-                part_read = missing
-                lvl = Need.FULL if structural - {"ENVELOPE"} else Need.HEADER
-            else:
-                part_read = part if lvl is not Need.META else []
-            if part_read:
+            to_read: list[int] = []
+            if level is not Need.META:
+                to_read = [u for u in part if not cached_only(attrs, self.cache, key, u)]
+            if to_read:
                 raws = await self.store.read_many(
-                    self.account, view.name, part_read, header_only=lvl is Need.HEADER
+                    self.account, view.name, to_read, header_only=level is Need.HEADER
                 )
-            batch = []
-            for uid in part:
-                raw = raws.get(uid)
-                if uid in part_read and raw is None:
-                    continue  # expunged by another session; its EXPUNGE comes later
-                seq = view.seq_of(uid)
-                if seq is None:
-                    continue
-                try:
-                    items = build_items(
-                        attrs,
-                        uid=uid,
-                        meta=view.meta[uid],
-                        view=view,
-                        raw=raw,
-                        rev2=self.conn.rev2,
-                        cache=self.cache,
-                        cache_key=key,
-                        with_uid=cmd.uid,
-                        with_flags=seen and "FLAGS" not in {a.name for a in attrs},
-                    )
-                except UnknownCTE:
-                    raise _Refused("NO", "[UNKNOWN-CTE] Cannot decode this part") from None
-                batch.append((seq, items))
-            self.conn.send(_core.write_fetch(batch))
+            first = i - len(part) + 1
+            if len(raws) < len(to_read):
+                # Messages expunged by another session meanwhile are left out;
+                # their EXPUNGE comes at the next moment it may.
+                reading = set(to_read)
+                part = [u for u in part if u in raws or u not in reading]
+            try:
+                items = build(part, raws)
+            except UnknownCTE:
+                raise _Refused("NO", "[UNKNOWN-CTE] Cannot decode this part") from None
+            seqs: range | list[int]
+            if whole and len(part) == i - first + 1:
+                seqs = range(first, i + 1)
+            else:
+                seqs = [seq_of(u) or 0 for u in part]
+            batch = list(zip(seqs, items, strict=True))
+            # write_fetch reads any sequence of items; tuples save a copy per message.
+            self.conn.send(_core.write_fetch(cast("list[tuple[int, list[FetchItem]]]", batch)))
             await self.flush()
         return f"{'UID ' if cmd.uid else ''}FETCH completed"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable
 
 from mailcore import _core
@@ -39,9 +40,19 @@ def astring(text: str) -> bytes:
 
 def flag_list(flags: Iterable[str]) -> bytes:
     """``(\\Seen $Label)`` in a stable order (system flags first)."""
+    if isinstance(flags, frozenset):
+        return _flag_list_of(flags)
+    return _flag_list_of(frozenset(flags))
+
+
+# A mailbox has few distinct flag sets and each message one date: FETCH 1:*
+# formats each once per process instead of once per message per session.
+@functools.lru_cache(maxsize=4096)
+def _flag_list_of(flags: frozenset[str]) -> bytes:
     return ("(" + " ".join(sorted(flags, key=lambda f: (not f.startswith("\\"), f))) + ")").encode()
 
 
+@functools.lru_cache(maxsize=200_000)
 def internal_date(timestamp: float) -> bytes:
     """RFC 9051 date-time text (without quotes): ``"27-Nov-2026 00:10:00 +0000"``."""
     d = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
