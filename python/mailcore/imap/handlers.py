@@ -139,7 +139,7 @@ class Commands:
         view = self.view
         if view is None:
             return
-        metas = await self.store.messages(self.account, view.name, view.last_uid + 1)
+        metas = await self.store.message_index(self.account, view.name, view.last_uid + 1)
         recent: list[int] = []
         if not view.read_only:
             recent = self.claims.claim(
@@ -178,7 +178,7 @@ class Commands:
         feed = self.store.watch(self.account, name, session=self.session_id)
         try:
             status = await self.store.status(self.account, name)
-            metas = await self.store.messages(self.account, name)
+            metas = await self.store.message_index(self.account, name)
         except BaseException:
             await feed.close()
             raise

@@ -59,7 +59,7 @@ from mailcore.imap.handlers import Commands, RecentClaims
 from mailcore.imap.protocol import ServerConnection
 from mailcore.imap.selected import View
 from mailcore.limits import ImapLimits
-from mailcore.store.base import Change, ChangeFeed, Store, StoreError
+from mailcore.store.base import Change, ChangeFeed, MailboxNotFound, Store, StoreError
 
 __all__ = ["DEFAULT_MECHANISMS", "IMAPServer", "start_imap_server"]
 
@@ -340,7 +340,12 @@ class _Session(Commands):
             return
         throttle.success(account, self.peer, now=now)
         try:
-            await self.store.create_account(account)
+            try:
+                await self.store.status(account, "INBOX")
+            except MailboxNotFound:
+                # An account added while the store was not running (as in
+                # LocalDelivery): create its mailboxes now.
+                await self.store.create_account(account)
         except StoreError:
             log.exception("imap: cannot open the mailboxes of %s", account)
             self.conn.login_failed(tag, "[UNAVAILABLE] Mail store unavailable")

@@ -345,6 +345,10 @@ class Store(ABC):
     ) -> list[int]:
         """Remove ``\\Deleted`` messages (only those in ``uids`` if given); return their UIDs."""
 
+    async def message_index(self, account: str, mailbox: str, first: int = 1) -> list[MessageMeta]:
+        """:meth:`messages` from UID ``first`` on; backends may leave ``cache`` empty (faster)."""
+        return await self.messages(account, mailbox, first)
+
     async def read_many(
         self, account: str, mailbox: str, uids: list[int], *, header_only: bool = False
     ) -> dict[int, bytes]:

@@ -502,6 +502,32 @@ class MaildirStore(Store):
                 for feed in list(feeds):
                     feed.push(change)
 
+    async def message_index(self, account: str, mailbox: str, first: int = 1) -> list[MessageMeta]:
+        """Like :meth:`messages` from ``first`` on, but without the header cache (``cache={}``).
+
+        What an IMAP SELECT needs for 10 000 messages: no JSON to decode, and
+        equal flag sets shared instead of built per row.
+        """
+
+        def query(conn: sqlite3.Connection) -> list[MessageMeta]:
+            row = ops.get_mailbox(conn, account, mailbox)
+            cur = conn.execute(
+                "SELECT uid, size, internaldate, flags, modseq, hdr_size FROM messages"
+                " WHERE mailbox=? AND uid >= ? ORDER BY uid",
+                (row.id, first),
+            )
+            sets: dict[str, frozenset[str]] = {}
+            empty: dict[str, str] = {}
+            out = []
+            for u, s, d, f, m, h in cur:
+                flags = sets.get(f)
+                if flags is None:
+                    flags = sets[f] = frozenset(f.split())
+                out.append(MessageMeta(u, s, d, flags, m, h, empty))
+            return out
+
+        return await self._read(query)
+
     # -- batch reads (IMAP FETCH and SEARCH) ----------------------------------------
     async def read_many(
         self, account: str, mailbox: str, uids: list[int], *, header_only: bool = False
