@@ -9,6 +9,7 @@ session's :class:`~mailcore.imap.selected.View`; the store only sees UIDs.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import cast
 
@@ -34,11 +35,13 @@ from mailcore.store.base import (
     FlagMode,
     MailboxExists,
     MailboxNotFound,
+    MailboxStatus,
+    MessageMeta,
     Store,
     StoreError,
 )
 
-__all__ = ["Commands", "RecentClaims"]
+__all__ = ["Commands", "IndexCache", "RecentClaims"]
 
 log = logging.getLogger("mailcore.imap")
 
@@ -70,6 +73,40 @@ class RecentClaims:
         return sum(1 for u in uids if u > top)
 
 
+class IndexCache:
+    """The message index of recently selected mailboxes, reused while unchanged.
+
+    Every change to a mailbox (append, flags, expunge, by any process) bumps
+    its HIGHESTMODSEQ, so an entry whose mailbox still has the same
+    HIGHESTMODSEQ, UIDNEXT and message count is exact: a SELECT then reads
+    only the mailbox's status. At most ``capacity`` mailboxes are kept.
+    """
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity = capacity
+        self._data: OrderedDict[
+            tuple[str, str, int], tuple[tuple[int, int, int], list[MessageMeta]]
+        ]
+        self._data = OrderedDict()
+
+    def get(self, key: tuple[str, str, int], status: MailboxStatus) -> list[MessageMeta] | None:
+        """The cached index if the mailbox has not changed since it was read."""
+        found = self._data.get(key)
+        if found is None or found[0] != (status.highestmodseq, status.uidnext, status.messages):
+            return None
+        self._data.move_to_end(key)
+        return found[1]
+
+    def put(
+        self, key: tuple[str, str, int], status: MailboxStatus, metas: list[MessageMeta]
+    ) -> None:
+        """Remember an index read for ``status``."""
+        self._data[key] = ((status.highestmodseq, status.uidnext, status.messages), metas)
+        self._data.move_to_end(key)
+        if len(self._data) > self.capacity:
+            self._data.popitem(last=False)
+
+
 class _Refused(Exception):
     """A command refused with a tagged NO/BAD (status, text)."""
 
@@ -91,6 +128,7 @@ class Commands:
     limits: ImapLimits
     cache: StructureCache
     claims: RecentClaims
+    indexes: IndexCache
     flush: Callable[[], Awaitable[None]]
 
     # ----------------------------------------------------------- plumbing
@@ -178,7 +216,14 @@ class Commands:
         feed = self.store.watch(self.account, name, session=self.session_id)
         try:
             status = await self.store.status(self.account, name)
-            metas = await self.store.message_index(self.account, name)
+            index_key = (self.account, name, status.uidvalidity)
+            cached = self.indexes.get(index_key, status)
+            if cached is None:
+                metas = await self.store.message_index(self.account, name)
+                if len(metas) == status.messages:
+                    self.indexes.put(index_key, status, metas)
+            else:
+                metas = cached
         except BaseException:
             await feed.close()
             raise

@@ -47,7 +47,7 @@ class View:
         self.uidvalidity = uidvalidity
         self.uidnext = uidnext
         self.uids: list[int] = [m.uid for m in metas]
-        self.meta: dict[int, MessageMeta] = {m.uid: m for m in metas}
+        self.meta: dict[int, MessageMeta] = dict(zip(self.uids, metas, strict=True))
         self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in metas}
         self.recent: set[int] = set(recent)
         #: Saved search result (RFC 5182 ``$``), as UIDs.

@@ -55,7 +55,7 @@ from mailcore.auth.sasl import (
 from mailcore.auth.throttle import LoginThrottle
 from mailcore.imap import events as ev
 from mailcore.imap.fetch import StructureCache
-from mailcore.imap.handlers import Commands, RecentClaims
+from mailcore.imap.handlers import Commands, IndexCache, RecentClaims
 from mailcore.imap.protocol import ServerConnection
 from mailcore.imap.selected import View
 from mailcore.limits import ImapLimits
@@ -99,6 +99,7 @@ class IMAPServer:
         self.throttle = throttle or LoginThrottle(base=self.limits.failed_login_delay)
         self.cache = StructureCache()
         self.claims = RecentClaims()
+        self.indexes = IndexCache()
         self._servers: list[asyncio.Server] = []
         self._sessions: set[asyncio.Task[None]] = set()
 
@@ -193,6 +194,7 @@ class _Session(Commands):
         self.limits = server.limits
         self.cache = server.cache
         self.claims = server.claims
+        self.indexes = server.indexes
         self.conn = ServerConnection(
             hostname=server.hostname,
             limits=server.limits,
