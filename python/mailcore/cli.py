@@ -194,6 +194,22 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--repeat", type=int, default=5, help="timed runs per function; the median is kept"
     )
     codecs.set_defaults(handler=_cmd_bench_codecs)
+    imap = areas.add_parser(
+        "imap",
+        help="IMAP server LOGIN/SELECT, FETCH and SEARCH times, against Dovecot's imapd",
+    )
+    imap.add_argument("--messages", type=int, default=10_000, help="messages in the mailbox")
+    imap.add_argument("--repeat", type=int, default=5, help="timed runs; the median is kept")
+    imap.set_defaults(handler=_cmd_bench_imap)
+
+
+def _cmd_bench_imap(args: argparse.Namespace, out: BinaryIO) -> int:
+    from mailcore.imap import bench
+
+    results = bench.run(args.messages, args.repeat)
+    out.write(bench.format_table(results, args.messages).encode() + b"\n")
+    out.flush()
+    return 0
 
 
 def _cmd_bench_codecs(args: argparse.Namespace, out: BinaryIO) -> int:

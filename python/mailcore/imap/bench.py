@@ -335,8 +335,12 @@ class Client:
                 return line
             await self._fill()
 
-    async def command(self, text: str) -> tuple[bytes, int, int]:
-        """Run one command; return its tagged line, untagged lines and literal bytes."""
+    async def command(self, text: str, *, keep: bool = False) -> tuple[bytes, int, int]:
+        """Run one command; return its tagged line, untagged lines and literal bytes.
+
+        With ``keep``, the untagged lines (without literals) are in :attr:`kept`.
+        """
+        self.kept: list[bytes] = []
         self.n += 1
         tag = b"c%d" % self.n
         self.writer.write(tag + b" " + text.encode() + b"\r\n")
@@ -368,6 +372,8 @@ class Client:
                 del buf[:need]
                 lines -= 1  # the rest of the response follows on the same "line"
                 continue
+            if keep:
+                self.kept.append(bytes(buf[: i + 2]))
             del buf[: i + 2]
 
     async def close(self) -> None:
