@@ -165,7 +165,9 @@ class View:
     def remove(self, uids: Iterable[int]) -> bytes:
         """This session expunged ``uids``: the EXPUNGE responses, and the view without them."""
         out = []
-        for uid in sorted(set(uids), reverse=True):
+        # Ascending, each number counted after the previous removal (the
+        # RFC 9051 6.4.3 example: 3, 4, 7, 11 go as 3, 3, 5, 8).
+        for uid in sorted(set(uids)):
             seq = self.seq_of(uid)
             if seq is None:
                 continue
@@ -192,7 +194,7 @@ class View:
         """
         out: list[bytes] = []
         if expunges and self._expunged:
-            for uid in sorted(self._expunged, reverse=True):
+            for uid in sorted(self._expunged):
                 seq = self.seq_of(uid)
                 if seq is not None:
                     out.append(b"* %d EXPUNGE\r\n" % seq)
