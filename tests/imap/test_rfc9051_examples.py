@@ -112,7 +112,8 @@ async def test_6_3_select(srv: Running) -> None:
     assert re.fullmatch(
         rb"\* 3 EXISTS\r\n"
         rb"\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft\)\r\n"
-        rb"\* OK \[PERMANENTFLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\\*\)\] [^\r]*\r\n"
+        rb"\* OK \[PERMANENTFLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\\*\)\] "
+        rb"[^\r]*\r\n"
         rb"\* OK \[UIDVALIDITY \d+\] [^\r]*\r\n"
         rb"\* OK \[UIDNEXT 4\] [^\r]*\r\n"
         rb'\* LIST \(\) "/" "INBOX"\r\n'
@@ -160,7 +161,8 @@ async def test_6_4_store_search_expunge_copy(srv: Running) -> None:
     # 6.4.9: UID FETCH of a range; a UID range beyond the mailbox is not an error.
     out = await w.cmd(b"A999 UID FETCH 4:6 FLAGS")
     assert out == (
-        b"* 3 FETCH (UID 5 FLAGS ())\r\n* 4 FETCH (UID 6 FLAGS ())\r\nA999 OK UID FETCH completed\r\n"
+        b"* 3 FETCH (UID 5 FLAGS ())\r\n* 4 FETCH (UID 6 FLAGS ())\r\n"
+        b"A999 OK UID FETCH completed\r\n"
     )
     assert await w.cmd(b"A998 UID FETCH 100:200 FLAGS") == b"A998 OK UID FETCH completed\r\n"
     # 6.4.2: CLOSE expunges silently.
