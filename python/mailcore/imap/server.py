@@ -419,7 +419,16 @@ class _Session(Commands):
                 reading.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reading
-            if waiting is not None and not waiting.done():
-                waiting.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await waiting
+            if waiting is not None:
+                if not waiting.done():
+                    waiting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await waiting
+                elif (
+                    not waiting.cancelled()
+                    and self.view is not None
+                    and self.view.apply([waiting.result()])
+                ):
+                    # A message taken from the feed as DONE arrived: keep it
+                    # for the next command instead of losing it.
+                    await self.load_new()
