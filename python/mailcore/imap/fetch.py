@@ -24,7 +24,7 @@ __all__ = [
     "FetchItem",
     "StructureCache",
     "UnknownCTE",
-    "cached_only",
+    "cached_kinds",
     "compile_items",
     "need",
     "section_spec",
@@ -69,27 +69,38 @@ def sets_seen(attr: FetchAttribute) -> bool:
 
 
 class StructureCache:
-    """ENVELOPE / BODYSTRUCTURE / BODY bytes by message, least recently used dropped first.
+    """ENVELOPE / BODYSTRUCTURE / header-field bytes by message, shared by a server's sessions.
 
-    Keys include the UIDVALIDITY, so a recreated mailbox never sees old entries.
+    One table (UID -> bytes) per mailbox and kind, so a FETCH 1:* looks each
+    message up by an integer. Keys include the UIDVALIDITY, so a recreated
+    mailbox never sees old entries (UIDs are never reused within one). Past
+    ``capacity`` entries the least recently used tables are dropped whole.
     """
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = 500_000) -> None:
         self.capacity = capacity
-        self._data: OrderedDict[tuple[str, str, int, int, str], bytes] = OrderedDict()
+        self._tables: OrderedDict[tuple[str, str, int, str], dict[int, bytes]] = OrderedDict()
+        self._size = 0
 
-    def get(self, key: tuple[str, str, int, int, str]) -> bytes | None:
-        """A cached value, or None."""
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
+    def table(self, mailbox: tuple[str, str, int], kind: str) -> dict[int, bytes]:
+        """The (live, read-only for callers) table of one mailbox and kind."""
+        key = (*mailbox, kind)
+        found = self._tables.get(key)
+        if found is None:
+            found = self._tables[key] = {}
+        else:
+            self._tables.move_to_end(key)
+        return found
 
-    def put(self, key: tuple[str, str, int, int, str], value: bytes) -> None:
-        """Remember a value, dropping the oldest beyond ``capacity``."""
-        self._data[key] = value
-        if len(self._data) > self.capacity:
-            self._data.popitem(last=False)
+    def put(self, mailbox: tuple[str, str, int], kind: str, uid: int, value: bytes) -> None:
+        """Remember one value, dropping the oldest tables beyond ``capacity``."""
+        table = self.table(mailbox, kind)
+        if uid not in table:
+            self._size += 1
+        table[uid] = value
+        while self._size > self.capacity and len(self._tables) > 1:
+            _key, oldest = self._tables.popitem(last=False)
+            self._size -= len(oldest)
 
 
 class UnknownCTE(Exception):
@@ -207,10 +218,16 @@ def _getter(
         return lambda uid, meta, raw: (b"MODSEQ", b"(%d)" % meta.modseq)
     if name in ("ENVELOPE", "BODYSTRUCTURE") or (name == "BODY" and attr.section is None):
         label = name.encode()
-        return lambda uid, meta, raw: (
-            label,
-            _structure(name, raw or b"", cache, (*cache_key, uid)),
-        )
+        table = cache.table(cache_key, name)
+
+        def structure(uid: int, meta: MessageMeta, raw: bytes | None) -> FetchItem:
+            value = table.get(uid)
+            if value is None:
+                value = _structure(name, raw or b"")
+                cache.put(cache_key, name, uid, value)
+            return (label, value)
+
+        return structure
     if name == "RFC822":
         return lambda uid, meta, raw: (b"RFC822", raw or b"")
     if name in ("RFC822.HEADER", "RFC822.TEXT"):
@@ -228,13 +245,13 @@ def _getter(
             # Like Dovecot's cache of the header fields clients ask for: the
             # second listing of FROM/SUBJECT/DATE never opens a file.
             kind = "BODY[" + spec + "]"
+            table = cache.table(cache_key, kind)
 
             def cached_fields(uid: int, meta: MessageMeta, raw: bytes | None) -> FetchItem:
-                key = (*cache_key, uid, kind)
-                value = cache.get(key)
+                value = table.get(uid)
                 if value is None:
                     value = _core.mime_section(raw or b"", spec)
-                    cache.put(key, value)
+                    cache.put(cache_key, kind, uid, value)
                 if partial is not None:
                     value = value[partial[0] : partial[0] + partial[1]]
                 return (label, value)
@@ -269,43 +286,29 @@ def _getter(
     raise ValueError(f"unknown FETCH attribute {name}")  # pragma: no cover
 
 
-def cached_only(
-    attrs: tuple[FetchAttribute, ...],
-    cache: StructureCache,
-    cache_key: tuple[str, str, int],
-    uid: int,
-) -> bool:
-    """Whether every item of ``attrs`` that needs message bytes is cached for ``uid``."""
+def cached_kinds(attrs: tuple[FetchAttribute, ...]) -> list[str] | None:
+    """The cache tables that can answer every non-metadata item of ``attrs``, or None."""
+    kinds = []
     for attr in attrs:
         if need(attr) is Need.META:
             continue
         if attr.name in ("ENVELOPE", "BODYSTRUCTURE") or (
             attr.name == "BODY" and attr.section is None
         ):
-            kind = attr.name
+            kinds.append(attr.name)
         elif (
             attr.name == "BODY"
             and attr.section is not None
             and not attr.section.part
             and attr.section.text == "HEADER.FIELDS"
         ):
-            kind = "BODY[" + section_spec(attr.section) + "]"
+            kinds.append("BODY[" + section_spec(attr.section) + "]")
         else:
-            return False
-        if cache.get((*cache_key, uid, kind)) is None:
-            return False
-    return True
+            return None
+    return kinds
 
 
-def _structure(
-    name: str, raw: bytes, cache: StructureCache, key: tuple[str, str, int, int]
-) -> bytes:
-    full = (*key, name)
-    value = cache.get(full)
-    if value is None:
-        if name == "ENVELOPE":
-            value = _core.mime_envelope(raw)
-        else:
-            value = _core.mime_bodystructure(raw, extensible=name == "BODYSTRUCTURE")
-        cache.put(full, value)
-    return value
+def _structure(name: str, raw: bytes) -> bytes:
+    if name == "ENVELOPE":
+        return _core.mime_envelope(raw)
+    return _core.mime_bodystructure(raw, extensible=name == "BODYSTRUCTURE")

@@ -19,7 +19,7 @@ from mailcore.imap.fetch import (
     FetchItem,
     StructureCache,
     UnknownCTE,
-    cached_only,
+    cached_kinds,
     compile_items,
     need,
     sets_seen,
@@ -505,6 +505,10 @@ class Commands:
             with_flags=seen and "FLAGS" not in {a.name for a in attrs},
         )
         batch_max, bytes_max = self.limits.fetch_batch, self.limits.fetch_batch_bytes
+        # When every item needing message bytes can come from the cache, only
+        # messages missing from it are read.
+        kinds = cached_kinds(attrs)
+        tables = None if kinds is None else [self.cache.table(key, k) for k in kinds]
         meta, seq_of = view.meta, view.seq_of
         # FETCH 1:* (the usual case): sequence numbers are positions.
         whole = len(uids) == view.exists
@@ -522,7 +526,10 @@ class Commands:
             raws: dict[int, bytes] = {}
             to_read: list[int] = []
             if level is not Need.META:
-                to_read = [u for u in part if not cached_only(attrs, self.cache, key, u)]
+                if tables is None:
+                    to_read = part
+                else:
+                    to_read = [u for u in part if not all(u in t for t in tables)]
             if to_read:
                 raws = await self.store.read_many(
                     self.account, view.name, to_read, header_only=level is Need.HEADER
