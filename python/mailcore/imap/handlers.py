@@ -528,6 +528,9 @@ class Commands:
             if level is not Need.META:
                 if tables is None:
                     to_read = part
+                elif len(tables) == 1:
+                    table = tables[0]
+                    to_read = [u for u in part if u not in table]
                 else:
                     to_read = [u for u in part if not all(u in t for t in tables)]
             if to_read:
