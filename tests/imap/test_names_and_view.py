@@ -11,7 +11,7 @@ from mailcore.imap import command as c
 from mailcore.imap.mutf7 import MailboxNameError, check_name, decode, encode
 from mailcore.imap.replies import compress_set, flag_list, internal_date
 from mailcore.imap.search import Need, SearchContext, matches, needs
-from mailcore.imap.selected import View
+from mailcore.imap.selected import Index, View
 from mailcore.store.base import Change, ChangeKind, MessageMeta
 
 # RFC 3501 section 5.1.3 example and a few more.
@@ -71,7 +71,8 @@ def meta(uid: int, flags: tuple[str, ...] = (), size: int = 100) -> MessageMeta:
 
 
 def view(*uids: int) -> View:
-    return View("INBOX", [meta(u) for u in uids], read_only=False, uidvalidity=7, uidnext=100)
+    index = Index([meta(u) for u in uids])
+    return View("INBOX", index, read_only=False, uidvalidity=7, uidnext=100)
 
 
 def test_resolve_sequence_and_uid_sets() -> None:

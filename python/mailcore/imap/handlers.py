@@ -28,7 +28,7 @@ from mailcore.imap.mutf7 import MailboxNameError, check_name, decode
 from mailcore.imap.protocol import ServerConnection
 from mailcore.imap.replies import compress_set, flag_list, mailbox_text
 from mailcore.imap.search import Need, SearchContext, matches, needs
-from mailcore.imap.selected import View
+from mailcore.imap.selected import Index, View
 from mailcore.limits import ImapLimits
 from mailcore.store.base import (
     ChangeFeed,
@@ -36,7 +36,6 @@ from mailcore.store.base import (
     MailboxExists,
     MailboxNotFound,
     MailboxStatus,
-    MessageMeta,
     Store,
     StoreError,
 )
@@ -62,6 +61,8 @@ class RecentClaims:
     def claim(self, key: tuple[str, str, int], uids: list[int]) -> list[int]:
         """Take the UIDs nobody has seen yet; return them."""
         top = self._seen.get(key, 0)
+        if not uids or uids[-1] <= top:
+            return []  # the usual case: nothing new since the last session
         mine = [u for u in uids if u > top]
         if mine:
             self._seen[key] = mine[-1]
@@ -84,12 +85,10 @@ class IndexCache:
 
     def __init__(self, capacity: int = 64) -> None:
         self.capacity = capacity
-        self._data: OrderedDict[
-            tuple[str, str, int], tuple[tuple[int, int, int], list[MessageMeta]]
-        ]
+        self._data: OrderedDict[tuple[str, str, int], tuple[tuple[int, int, int], Index]]
         self._data = OrderedDict()
 
-    def get(self, key: tuple[str, str, int], status: MailboxStatus) -> list[MessageMeta] | None:
+    def get(self, key: tuple[str, str, int], status: MailboxStatus) -> Index | None:
         """The cached index if the mailbox has not changed since it was read."""
         found = self._data.get(key)
         if found is None or found[0] != (status.highestmodseq, status.uidnext, status.messages):
@@ -97,11 +96,9 @@ class IndexCache:
         self._data.move_to_end(key)
         return found[1]
 
-    def put(
-        self, key: tuple[str, str, int], status: MailboxStatus, metas: list[MessageMeta]
-    ) -> None:
+    def put(self, key: tuple[str, str, int], status: MailboxStatus, index: Index) -> None:
         """Remember an index read for ``status``."""
-        self._data[key] = ((status.highestmodseq, status.uidnext, status.messages), metas)
+        self._data[key] = ((status.highestmodseq, status.uidnext, status.messages), index)
         self._data.move_to_end(key)
         if len(self._data) > self.capacity:
             self._data.popitem(last=False)
@@ -217,21 +214,20 @@ class Commands:
         try:
             status = await self.store.status(self.account, name)
             index_key = (self.account, name, status.uidvalidity)
-            cached = self.indexes.get(index_key, status)
-            if cached is None:
+            index = self.indexes.get(index_key, status)
+            if index is None:
                 metas = await self.store.message_index(self.account, name)
+                index = Index(metas)
                 if len(metas) == status.messages:
-                    self.indexes.put(index_key, status, metas)
-            else:
-                metas = cached
+                    self.indexes.put(index_key, status, index)
         except BaseException:
             await feed.close()
             raise
         key = (self.account, name, status.uidvalidity)
-        recent = [] if cmd.read_only else self.claims.claim(key, [m.uid for m in metas])
+        recent = [] if cmd.read_only else self.claims.claim(key, index.uids)
         view = View(
             name,
-            metas,
+            index,
             recent=recent,
             read_only=cmd.read_only,
             uidvalidity=status.uidvalidity,
@@ -239,8 +235,7 @@ class Commands:
         )
         self.view, self.feed = view, feed
         rev2 = self.conn.rev2
-        keywords = sorted({f for m in metas for f in m.flags if not f.startswith("\\")})
-        flags = " ".join([*_SYSTEM_FLAGS, *keywords])
+        flags = " ".join([*_SYSTEM_FLAGS, *index.keywords])
         out = [f"* {view.exists} EXISTS\r\n"]
         if not rev2:
             out.append(f"* {len(view.recent)} RECENT\r\n")
@@ -250,7 +245,7 @@ class Commands:
         out.append(f"* OK [UIDVALIDITY {status.uidvalidity}] UIDs valid\r\n")
         out.append(f"* OK [UIDNEXT {status.uidnext}] Predicted next UID\r\n")
         if not rev2:
-            unseen = next((i + 1 for i, m in enumerate(metas) if "\\Seen" not in m.flags), None)
+            unseen = index.first_unseen
             if unseen is not None:
                 out.append(f"* OK [UNSEEN {unseen}] First unseen\r\n")
         self.conn.send("".join(out).encode())

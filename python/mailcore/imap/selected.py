@@ -18,7 +18,27 @@ from mailcore.imap.command import SequenceSet
 from mailcore.imap.replies import flag_list, internal_date
 from mailcore.store.base import Change, ChangeKind, MessageMeta
 
-__all__ = ["View"]
+__all__ = ["Index", "View"]
+
+
+class Index:
+    """A mailbox's messages prepared for views: built once, copied per SELECT.
+
+    Args:
+        metas: every message, ascending UID.
+    """
+
+    def __init__(self, metas: list[MessageMeta]) -> None:
+        self.uids = [m.uid for m in metas]
+        self.meta = dict(zip(self.uids, metas, strict=True))
+        self.flags = {m.uid: m.flags for m in metas}
+        sets = set(self.flags.values())
+        #: Keywords in use (for the FLAGS response).
+        self.keywords = sorted({f for fs in sets for f in fs if not f.startswith("\\")})
+        #: Sequence number of the first message without \Seen, or None.
+        self.first_unseen = next(
+            (i + 1 for i, u in enumerate(self.uids) if "\\Seen" not in self.flags[u]), None
+        )
 
 
 class View:
@@ -26,7 +46,7 @@ class View:
 
     Args:
         name: the mailbox (store spelling).
-        metas: every message, ascending UID, from the store at SELECT.
+        index: every message, from the store at SELECT (copied, not shared).
         recent: UIDs that are \\Recent for this session.
         read_only: EXAMINE (no implicit \\Seen, no flag or expunge writes).
         uidvalidity, uidnext: from the mailbox status.
@@ -35,7 +55,7 @@ class View:
     def __init__(
         self,
         name: str,
-        metas: list[MessageMeta],
+        index: Index,
         *,
         recent: Iterable[int] = (),
         read_only: bool,
@@ -46,9 +66,9 @@ class View:
         self.read_only = read_only
         self.uidvalidity = uidvalidity
         self.uidnext = uidnext
-        self.uids: list[int] = [m.uid for m in metas]
-        self.meta: dict[int, MessageMeta] = dict(zip(self.uids, metas, strict=True))
-        self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in metas}
+        self.uids: list[int] = index.uids.copy()
+        self.meta: dict[int, MessageMeta] = index.meta.copy()
+        self.flags: dict[int, frozenset[str]] = index.flags.copy()
         self.recent: set[int] = set(recent)
         #: Saved search result (RFC 5182 ``$``), as UIDs.
         self.saved: list[int] = []
