@@ -462,3 +462,31 @@ async def test_autologout(tmp_path: Path, ca: trustme.CA) -> None:
 
 def test_default_autologout_is_at_least_30_minutes() -> None:
     assert ImapLimits().idle_timeout >= 30 * 60
+
+
+async def test_reselect_after_changes_elsewhere(srv: Running) -> None:
+    # SELECT reuses an unchanged mailbox index; any change must invalidate it.
+    await srv.deliver(msg("one"))
+    a = await login(srv)
+    assert (
+        await a.cmd(b"f FETCH 1 FLAGS")
+        == b"* 1 FETCH (FLAGS (\\Recent))\r\nf OK FETCH completed\r\n"
+    )
+    await a.cmd(b"u UNSELECT")
+    from mailcore.store.base import FlagMode
+
+    await srv.store.store_flags(USER, "INBOX", [1], ["\\Answered"], FlagMode.ADD)
+    await a.cmd(b"s SELECT INBOX")
+    assert (
+        await a.cmd(b"f FETCH 1 FLAGS")
+        == b"* 1 FETCH (FLAGS (\\Answered))\r\nf OK FETCH completed\r\n"
+    )
+    await a.cmd(b"u UNSELECT")
+    await srv.deliver(msg("two"))
+    out = await a.cmd(b"s SELECT INBOX")
+    assert out.startswith(b"* 2 EXISTS\r\n* 1 RECENT\r\n")
+    assert b"[UIDNEXT 3]" in out
+    await a.cmd(b"u UNSELECT")
+    await srv.store.store_flags(USER, "INBOX", [1], ["\\Deleted"], FlagMode.ADD)
+    await srv.store.expunge(USER, "INBOX")
+    assert (await a.cmd(b"s EXAMINE INBOX")).startswith(b"* 1 EXISTS\r\n")

@@ -35,7 +35,6 @@ from mailcore.store.base import (
     FlagMode,
     MailboxExists,
     MailboxNotFound,
-    MailboxStatus,
     Store,
     StoreError,
 )
@@ -78,27 +77,27 @@ class IndexCache:
     """The message index of recently selected mailboxes, reused while unchanged.
 
     Every change to a mailbox (append, flags, expunge, by any process) bumps
-    its HIGHESTMODSEQ, so an entry whose mailbox still has the same
-    HIGHESTMODSEQ, UIDNEXT and message count is exact: a SELECT then reads
-    only the mailbox's status. At most ``capacity`` mailboxes are kept.
+    its HIGHESTMODSEQ, so an entry read when the mailbox had the same
+    UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ it has now is exact: a SELECT then
+    reads only the mailbox's row. At most ``capacity`` mailboxes are kept.
     """
 
     def __init__(self, capacity: int = 64) -> None:
         self.capacity = capacity
-        self._data: OrderedDict[tuple[str, str, int], tuple[tuple[int, int, int], Index]]
+        self._data: OrderedDict[tuple[str, str], tuple[tuple[int, int, int], Index]]
         self._data = OrderedDict()
 
-    def get(self, key: tuple[str, str, int], status: MailboxStatus) -> Index | None:
+    def get(self, key: tuple[str, str], state: tuple[int, int, int]) -> Index | None:
         """The cached index if the mailbox has not changed since it was read."""
         found = self._data.get(key)
-        if found is None or found[0] != (status.highestmodseq, status.uidnext, status.messages):
+        if found is None or found[0] != state:
             return None
         self._data.move_to_end(key)
         return found[1]
 
-    def put(self, key: tuple[str, str, int], status: MailboxStatus, index: Index) -> None:
-        """Remember an index read for ``status``."""
-        self._data[key] = ((status.highestmodseq, status.uidnext, status.messages), index)
+    def put(self, key: tuple[str, str], state: tuple[int, int, int], index: Index) -> None:
+        """Remember an index read after the mailbox was in ``state``."""
+        self._data[key] = (state, index)
         self._data.move_to_end(key)
         if len(self._data) > self.capacity:
             self._data.popitem(last=False)
@@ -212,26 +211,28 @@ class Commands:
         name = self.name(cmd.mailbox)
         feed = self.store.watch(self.account, name, session=self.session_id)
         try:
-            status = await self.store.status(self.account, name)
-            index_key = (self.account, name, status.uidvalidity)
-            index = self.indexes.get(index_key, status)
+            state = await self.store.mailbox_state(self.account, name)
+            uidvalidity, uidnext, _modseq = state
+            index = self.indexes.get((self.account, name), state)
             if index is None:
-                metas = await self.store.message_index(self.account, name)
-                index = Index(metas)
-                if len(metas) == status.messages:
-                    self.indexes.put(index_key, status, index)
+                # Read after the state: the index is at least as new, so a
+                # later SELECT finding the same state never gets stale data.
+                index = Index(await self.store.message_index(self.account, name))
+                self.indexes.put((self.account, name), state, index)
         except BaseException:
             await feed.close()
             raise
-        key = (self.account, name, status.uidvalidity)
+        if index.uids:
+            uidnext = max(uidnext, index.uids[-1] + 1)
+        key = (self.account, name, uidvalidity)
         recent = [] if cmd.read_only else self.claims.claim(key, index.uids)
         view = View(
             name,
             index,
             recent=recent,
             read_only=cmd.read_only,
-            uidvalidity=status.uidvalidity,
-            uidnext=status.uidnext,
+            uidvalidity=uidvalidity,
+            uidnext=uidnext,
         )
         self.view, self.feed = view, feed
         rev2 = self.conn.rev2
@@ -242,8 +243,8 @@ class Commands:
         out.append(f"* FLAGS ({flags})\r\n")
         perm = "" if cmd.read_only else f"{flags} \\*"
         out.append(f"* OK [PERMANENTFLAGS ({perm})] Flags permitted\r\n")
-        out.append(f"* OK [UIDVALIDITY {status.uidvalidity}] UIDs valid\r\n")
-        out.append(f"* OK [UIDNEXT {status.uidnext}] Predicted next UID\r\n")
+        out.append(f"* OK [UIDVALIDITY {uidvalidity}] UIDs valid\r\n")
+        out.append(f"* OK [UIDNEXT {uidnext}] Predicted next UID\r\n")
         if not rev2:
             unseen = index.first_unseen
             if unseen is not None:

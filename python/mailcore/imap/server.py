@@ -343,7 +343,7 @@ class _Session(Commands):
         throttle.success(account, self.peer, now=now)
         try:
             try:
-                await self.store.status(account, "INBOX")
+                await self.store.mailbox_state(account, "INBOX")
             except MailboxNotFound:
                 # An account added while the store was not running (as in
                 # LocalDelivery): create its mailboxes now.

@@ -345,6 +345,11 @@ class Store(ABC):
     ) -> list[int]:
         """Remove ``\\Deleted`` messages (only those in ``uids`` if given); return their UIDs."""
 
+    async def mailbox_state(self, account: str, mailbox: str) -> tuple[int, int, int]:
+        """(UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ); backends may answer without counting messages."""
+        st = await self.status(account, mailbox)
+        return st.uidvalidity, st.uidnext, st.highestmodseq
+
     async def message_index(self, account: str, mailbox: str, first: int = 1) -> list[MessageMeta]:
         """:meth:`messages` from UID ``first`` on; backends may leave ``cache`` empty (faster)."""
         return await self.messages(account, mailbox, first)

@@ -502,6 +502,19 @@ class MaildirStore(Store):
                 for feed in list(feeds):
                     feed.push(change)
 
+    async def mailbox_state(self, account: str, mailbox: str) -> tuple[int, int, int]:
+        """(UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) from the mailbox row alone, no message scan.
+
+        Every append, flag change and expunge raises HIGHESTMODSEQ, so equal
+        states mean an unchanged mailbox (IMAP SELECT reuses its index then).
+        """
+
+        def query(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            row = ops.get_mailbox(conn, account, mailbox)
+            return row.uidvalidity, row.uidnext, row.highestmodseq
+
+        return await self._read(query)
+
     async def message_index(self, account: str, mailbox: str, first: int = 1) -> list[MessageMeta]:
         """Like :meth:`messages` from ``first`` on, but without the header cache (``cache={}``).
 
