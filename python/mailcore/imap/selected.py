@@ -75,9 +75,6 @@ class View:
         self._expunged: set[int] = set()  # known gone, not yet announced
         self._flag_changes: dict[int, None] = {}  # ordered set of UIDs
         self._exists_sent = len(self.uids)
-        # Formatted FLAGS / INTERNALDATE per message: FETCH 1:* answers from these.
-        self._flag_text: dict[tuple[int, bool], bytes] = {}
-        self._date_text: dict[int, bytes] = {}
 
     # ---------------------------------------------------------------- numbers
     @property
@@ -155,8 +152,6 @@ class View:
             self.flags[m.uid] = m.flags
             self.uidnext = max(self.uidnext, m.uid + 1)
         self.recent.update(recent)
-        for uid in recent:
-            self._forget_flags(uid)
 
     def apply(self, changes: Iterable[Change]) -> list[int]:
         """Take feed changes; return UIDs of APPENDED ones the caller must look up."""
@@ -169,7 +164,6 @@ class View:
                 known = ch.uid in self.flags and ch.uid not in self._expunged
                 if known and self.flags[ch.uid] != ch.flags:
                     self.flags[ch.uid] = ch.flags
-                    self._forget_flags(ch.uid)
                     self._flag_changes[ch.uid] = None
             elif ch.kind is ChangeKind.EXPUNGED and ch.uid in self.flags:
                 self._expunged.add(ch.uid)
@@ -179,7 +173,6 @@ class View:
         """This session changed a message's flags (it answers them itself)."""
         if uid in self.flags:
             self.flags[uid] = flags
-            self._forget_flags(uid)
             self._flag_changes.pop(uid, None)
 
     def remove(self, uids: Iterable[int]) -> bytes:
@@ -201,8 +194,6 @@ class View:
         self.meta.pop(uid, None)
         self.flags.pop(uid, None)
         self.recent.discard(uid)
-        self._forget_flags(uid)
-        self._date_text.pop(uid, None)
         self._expunged.discard(uid)
         self._flag_changes.pop(uid, None)
 
@@ -239,22 +230,11 @@ class View:
 
     def flag_bytes(self, uid: int, *, rev2: bool) -> bytes:
         """``(\\Seen ...)`` of a message, with \\Recent for IMAP4rev1 sessions."""
-        key = (uid, rev2)
-        text = self._flag_text.get(key)
-        if text is None:
-            flags = self.flags.get(uid, frozenset())
-            if not rev2 and uid in self.recent:
-                flags = flags | {"\\Recent"}
-            text = self._flag_text[key] = flag_list(flags)
-        return text
+        flags = self.flags.get(uid, frozenset())
+        if not rev2 and uid in self.recent:
+            flags = flags | {"\\Recent"}
+        return flag_list(flags)
 
     def date_bytes(self, uid: int) -> bytes:
         """INTERNALDATE text of a message (without quotes)."""
-        text = self._date_text.get(uid)
-        if text is None:
-            text = self._date_text[uid] = internal_date(self.meta[uid].internal_date)
-        return text
-
-    def _forget_flags(self, uid: int) -> None:
-        self._flag_text.pop((uid, False), None)
-        self._flag_text.pop((uid, True), None)
+        return internal_date(self.meta[uid].internal_date)
