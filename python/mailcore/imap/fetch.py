@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from mailcore import _core
 from mailcore.imap.command import FetchAttribute, Section
-from mailcore.imap.replies import flag_list, internal_date
+from mailcore.imap.replies import flag_list, flag_list_recent, internal_date
 from mailcore.imap.search import Need
 from mailcore.imap.selected import View
 from mailcore.store.base import MessageMeta
@@ -139,11 +139,13 @@ def compile_items(
         return [(b"UID", u) for u in part]
 
     def flags_column(part: list[int]) -> list[FetchItem]:
-        if rev2 or not view.recent:
-            flags, empty = view.flags, frozenset[str]()
+        flags, empty, recent = view.flags, frozenset[str](), view.recent
+        if rev2 or not recent:
             return [(b"FLAGS", flag_list(flags.get(u, empty))) for u in part]
-        fb = view.flag_bytes
-        return [(b"FLAGS", fb(u, rev2=rev2)) for u in part]
+        return [
+            (b"FLAGS", (flag_list_recent if u in recent else flag_list)(flags.get(u, empty)))
+            for u in part
+        ]
 
     def size_column(part: list[int]) -> list[FetchItem]:
         return [(b"RFC822.SIZE", meta[u].size) for u in part]

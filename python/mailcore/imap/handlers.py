@@ -511,12 +511,15 @@ class Commands:
         i = 0
         while i < len(uids):
             # A batch: up to fetch_batch messages and about fetch_batch_bytes of them.
-            j, size = i, 0
-            while j < len(uids) and j - i < batch_max:
-                size += meta[uids[j]].size if level is Need.FULL else 0
-                j += 1
-                if size >= bytes_max:
-                    break
+            if level is Need.FULL:
+                j, size = i, 0
+                while j < len(uids) and j - i < batch_max:
+                    size += meta[uids[j]].size
+                    j += 1
+                    if size >= bytes_max:
+                        break
+            else:
+                j = min(i + batch_max, len(uids))
             part = uids[i:j]
             i = j
             raws: dict[int, bytes] = {}

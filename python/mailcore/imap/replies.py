@@ -45,6 +45,12 @@ def flag_list(flags: Iterable[str]) -> bytes:
     return _flag_list_of(frozenset(flags))
 
 
+@functools.lru_cache(maxsize=4096)
+def flag_list_recent(flags: frozenset[str]) -> bytes:
+    """:func:`flag_list` of ``flags`` plus ``\\Recent``."""
+    return _flag_list_of(flags | {"\\Recent"})
+
+
 # A mailbox has few distinct flag sets and each message one date: FETCH 1:*
 # formats each once per process instead of once per message per session.
 @functools.lru_cache(maxsize=4096)

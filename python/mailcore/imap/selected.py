@@ -15,7 +15,7 @@ import bisect
 from collections.abc import Iterable
 
 from mailcore.imap.command import SequenceSet
-from mailcore.imap.replies import flag_list, internal_date
+from mailcore.imap.replies import flag_list, flag_list_recent, internal_date
 from mailcore.store.base import Change, ChangeKind, MessageMeta
 
 __all__ = ["Index", "View"]
@@ -232,7 +232,7 @@ class View:
         """``(\\Seen ...)`` of a message, with \\Recent for IMAP4rev1 sessions."""
         flags = self.flags.get(uid, frozenset())
         if not rev2 and uid in self.recent:
-            flags = flags | {"\\Recent"}
+            return flag_list_recent(flags)
         return flag_list(flags)
 
     def date_bytes(self, uid: int) -> bytes:
