@@ -8,6 +8,8 @@ session's :class:`~mailcore.imap.selected.View`; the store only sees UIDs.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -508,9 +510,10 @@ class Commands:
         meta, seq_of = view.meta, view.seq_of
         # FETCH 1:* (the usual case): sequence numbers are positions.
         whole = len(uids) == view.exists
+        # Batches of up to fetch_batch messages and about fetch_batch_bytes of them.
+        bounds: list[tuple[int, int]] = []
         i = 0
         while i < len(uids):
-            # A batch: up to fetch_batch messages and about fetch_batch_bytes of them.
             if level is Need.FULL:
                 j, size = i, 0
                 while j < len(uids) and j - i < batch_max:
@@ -520,41 +523,62 @@ class Commands:
                         break
             else:
                 j = min(i + batch_max, len(uids))
-            part = uids[i:j]
+            bounds.append((i, j))
             i = j
-            raws: dict[int, bytes] = {}
-            to_read: list[int] = []
-            if level is not Need.META:
-                if tables is None:
-                    to_read = part
-                elif len(tables) == 1:
-                    table = tables[0]
-                    to_read = [u for u in part if u not in table]
+
+        def wanted(part: list[int]) -> list[int]:
+            if level is Need.META:
+                return []
+            if tables is None:
+                return part
+            if len(tables) == 1:
+                table = tables[0]
+                return [u for u in part if u not in table]
+            return [u for u in part if not all(u in t for t in tables)]
+
+        async def read(part: list[int]) -> tuple[list[int], dict[int, bytes]]:
+            to_read = wanted(part)
+            if not to_read:
+                return to_read, {}
+            raws = await self.store.read_many(
+                self.account, view.name, to_read, header_only=level is Need.HEADER
+            )
+            return to_read, raws
+
+        # The next batch is read from disk while this one is written out.
+        ahead: asyncio.Task[tuple[list[int], dict[int, bytes]]] | None = None
+        try:
+            for n, (lo, hi) in enumerate(bounds):
+                part = uids[lo:hi]
+                to_read, raws = await ahead if ahead is not None else await read(part)
+                ahead = None
+                if n + 1 < len(bounds) and level is not Need.META:
+                    nlo, nhi = bounds[n + 1]
+                    ahead = asyncio.ensure_future(read(uids[nlo:nhi]))
+                if len(raws) < len(to_read):
+                    # Messages expunged by another session meanwhile are left
+                    # out; their EXPUNGE comes at the next moment it may.
+                    reading = set(to_read)
+                    part = [u for u in part if u in raws or u not in reading]
+                try:
+                    items = build(part, raws)
+                except UnknownCTE:
+                    raise _Refused("NO", "[UNKNOWN-CTE] Cannot decode this part") from None
+                seqs: range | list[int]
+                if whole and len(part) == hi - lo:
+                    seqs = range(lo + 1, hi + 1)
                 else:
-                    to_read = [u for u in part if not all(u in t for t in tables)]
-            if to_read:
-                raws = await self.store.read_many(
-                    self.account, view.name, to_read, header_only=level is Need.HEADER
-                )
-            first = i - len(part) + 1
-            if len(raws) < len(to_read):
-                # Messages expunged by another session meanwhile are left out;
-                # their EXPUNGE comes at the next moment it may.
-                reading = set(to_read)
-                part = [u for u in part if u in raws or u not in reading]
-            try:
-                items = build(part, raws)
-            except UnknownCTE:
-                raise _Refused("NO", "[UNKNOWN-CTE] Cannot decode this part") from None
-            seqs: range | list[int]
-            if whole and len(part) == i - first + 1:
-                seqs = range(first, i + 1)
-            else:
-                seqs = [seq_of(u) or 0 for u in part]
-            batch = list(zip(seqs, items, strict=True))
-            # write_fetch reads any sequence of items; tuples save a copy per message.
-            self.conn.send(_core.write_fetch(cast("list[tuple[int, list[FetchItem]]]", batch)))
-            await self.flush()
+                    seqs = [seq_of(u) or 0 for u in part]
+                batch = list(zip(seqs, items, strict=True))
+                # write_fetch reads any sequence of items; tuples save a copy per message.
+                data = _core.write_fetch(cast("list[tuple[int, list[FetchItem]]]", batch))
+                self.conn.send(data)
+                await self.flush()
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StoreError):
+                    await ahead
         return f"{'UID ' if cmd.uid else ''}FETCH completed"
 
     async def cmd_store(self, cmd: c.Store) -> str:
