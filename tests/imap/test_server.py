@@ -490,3 +490,35 @@ async def test_reselect_after_changes_elsewhere(srv: Running) -> None:
     await srv.store.store_flags(USER, "INBOX", [1], ["\\Deleted"], FlagMode.ADD)
     await srv.store.expunge(USER, "INBOX")
     assert (await a.cmd(b"s EXAMINE INBOX")).startswith(b"* 1 EXISTS\r\n")
+
+
+async def test_fetch_in_small_batches(tmp_path: Path, ca: trustme.CA) -> None:
+    # Batches of 3 messages / 100 bytes: read-ahead, batch edges, partly cached ENVELOPEs.
+    limits = ImapLimits(fetch_batch=3, fetch_batch_bytes=100, failed_login_delay=0.01)
+    async with running_server(tmp_path, ca, limits=limits) as srv:
+        bodies = [msg(f"m{i}", "x" * (i * 37)) for i in range(10)]
+        for body in bodies:
+            await srv.deliver(body)
+        w = await login(srv)
+        out = await w.cmd(b"f FETCH 1:* (UID BODY.PEEK[])")
+        expected = b"".join(
+            b"* %d FETCH (UID %d BODY[] {%d}\r\n%s)\r\n" % (i + 1, i + 1, len(b), b)
+            for i, b in enumerate(bodies)
+        )
+        assert out == expected + b"f OK FETCH completed\r\n"
+        await w.cmd(b"e FETCH 2:3 ENVELOPE")
+        out = await w.cmd(b"e FETCH 1:* ENVELOPE")
+        assert out.count(b" FETCH (ENVELOPE (") == 10
+        for i in range(10):
+            assert (
+                b'* %d FETCH (ENVELOPE ("Mon, 01 Jan 2024 10:00:00 +0000" "m%d"' % (i + 1, i) in out
+            )
+        out = await w.cmd(b"g UID FETCH 4:7 (RFC822.SIZE)")
+        assert (
+            out
+            == b"".join(
+                b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n" % (u, u, len(bodies[u - 1]))
+                for u in range(4, 8)
+            )
+            + b"g OK UID FETCH completed\r\n"
+        )
