@@ -11,7 +11,7 @@ bytes says so through :func:`need`, and the server reads those in batches.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 from mailcore import _core
 from mailcore.imap.command import FetchAttribute, Section
@@ -29,6 +29,7 @@ __all__ = [
     "need",
     "section_spec",
     "sets_seen",
+    "write_large",
 ]
 
 FetchItem = tuple[bytes, int | bytes | None]
@@ -262,6 +263,12 @@ def _getter(
                 return (label, value)
 
             return cached_fields
+        if spec == "":
+            # BODY[] is the message itself: no scan, no copy.
+            if partial is None:
+                return lambda uid, meta, raw: (label, raw or b"")
+            lo, hi = partial[0], partial[0] + partial[1]
+            return lambda uid, meta, raw: (label, (raw or b"")[lo:hi])
         return lambda uid, meta, raw: (label, _core.mime_section(raw or b"", spec, partial))
     if name in ("BINARY", "BINARY.SIZE"):
         part = ".".join(str(p) for p in attr.section.part) if attr.section else ""
@@ -289,6 +296,45 @@ def _getter(
 
         return binary
     raise ValueError(f"unknown FETCH attribute {name}")  # pragma: no cover
+
+
+_VERBATIM = frozenset({b"FLAGS", b"ENVELOPE", b"BODYSTRUCTURE", b"BODY", b"MODSEQ"})
+# Values at least this long are sent as literals by write_large without a copy.
+_LARGE = 1024
+
+
+def write_large(batch: Iterable[tuple[int, Sequence[FetchItem]]]) -> bytes:
+    """Like :func:`mailcore._core.write_fetch`, but large values are copied once.
+
+    ``write_fetch`` copies every value into Rust, into its output and into
+    the result; for message bodies (hundreds of MB in a FETCH 1:*) this joins
+    literal framing and the values' own bytes instead. Small values and
+    values with NUL (literal8 / 0x80 rules) still go through ``write_fetch``.
+    """
+    parts: list[bytes] = []
+    for seq, items in batch:
+        parts.append(b"* %d FETCH (" % seq)
+        small: list[FetchItem] = []
+        for i, (name, value) in enumerate(items):
+            if i:
+                parts.append(b" ")
+            if (
+                isinstance(value, bytes)
+                and len(value) >= _LARGE
+                and name not in _VERBATIM
+                and not name.startswith(b"BINARY.SIZE")
+                and b"\0" not in value
+            ):
+                parts.append(b"%s {%d}\r\n" % (name, len(value)))
+                parts.append(value)
+                continue
+            small.append((name, value))
+            one = _core.write_fetch([(0, small)])
+            small.clear()
+            # "* 0 FETCH (" + "name value" + ")\r\n": keep the middle.
+            parts.append(one[11:-3])
+        parts.append(b")\r\n")
+    return b"".join(parts)
 
 
 def cached_kinds(attrs: tuple[FetchAttribute, ...]) -> list[str] | None:

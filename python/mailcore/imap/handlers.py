@@ -25,6 +25,7 @@ from mailcore.imap.fetch import (
     compile_items,
     need,
     sets_seen,
+    write_large,
 )
 from mailcore.imap.mutf7 import MailboxNameError, check_name, decode
 from mailcore.imap.protocol import ServerConnection
@@ -570,8 +571,11 @@ class Commands:
                 else:
                     seqs = [seq_of(u) or 0 for u in part]
                 batch = list(zip(seqs, items, strict=True))
-                # write_fetch reads any sequence of items; tuples save a copy per message.
-                data = _core.write_fetch(cast("list[tuple[int, list[FetchItem]]]", batch))
+                if level is Need.FULL:
+                    data = write_large(batch)
+                else:
+                    # write_fetch reads any sequence of items; tuples save a copy each.
+                    data = _core.write_fetch(cast("list[tuple[int, list[FetchItem]]]", batch))
                 self.conn.send(data)
                 await self.flush()
         finally:
