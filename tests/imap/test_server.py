@@ -522,3 +522,81 @@ async def test_fetch_in_small_batches(tmp_path: Path, ca: trustme.CA) -> None:
             )
             + b"g OK UID FETCH completed\r\n"
         )
+
+
+async def sasl_login(w: Wire, mech: str, password: str = PASSWORD) -> bytes:
+    """AUTHENTICATE with mailcore's client half of ``mech``; return the tagged reply."""
+    import base64
+
+    from mailcore.auth.sasl import client_mechanism
+
+    client = client_mechanism(mech, USER, password)
+    first = client.initial()
+    line = b"a AUTHENTICATE " + mech.encode()
+    if first is not None:
+        line += b" " + (base64.b64encode(first) or b"=")
+    await w.send(line + b"\r\n")
+    while True:
+        reply = await w.line()
+        if not reply.startswith(b"+ "):
+            return reply
+        challenge = base64.b64decode(reply[2:].strip())
+        if mech == "SCRAM-SHA-256" and challenge.startswith(b"v="):
+            assert client.verify_final(challenge)
+            await w.send(b"\r\n")
+            continue
+        await w.send(base64.b64encode(client.respond(challenge)) + b"\r\n")
+
+
+@pytest.mark.parametrize("mech", ["PLAIN", "LOGIN", "SCRAM-SHA-256", "CRAM-MD5"])
+async def test_authenticate_mechanisms(srv: Running, mech: str) -> None:
+    w = await Wire.open(srv.port)
+    assert (await sasl_login(w, mech)).startswith(b"a OK [CAPABILITY IMAP4rev1 ")
+    assert b"OK [READ-WRITE]" in await w.cmd(b"s SELECT INBOX")
+    w = await Wire.open(srv.port)
+    assert await sasl_login(w, mech, "wrong") == (
+        b"a NO [AUTHENTICATIONFAILED] Authentication failed\r\n"
+    )
+
+
+async def test_uid_expunge_check_and_flag_modes(srv: Running) -> None:
+    for i in range(4):
+        await srv.deliver(msg(f"m{i}"))
+    w = await login(srv)
+    assert await w.cmd(b"c CHECK") == b"c OK CHECK completed\r\n"
+    await w.cmd(b"s STORE 1:4 +FLAGS.SILENT (\\Deleted \\Seen)")
+    # UID EXPUNGE removes only the named \Deleted messages (RFC 4315).
+    assert await w.cmd(b"x UID EXPUNGE 2:3") == (
+        b"* 2 EXPUNGE\r\n* 2 EXPUNGE\r\nx OK EXPUNGE completed\r\n"
+    )
+    assert await w.cmd(b"s STORE 1 FLAGS (\\Flagged $Work)") == (
+        b"* 1 FETCH (FLAGS (\\Flagged \\Recent $Work))\r\ns OK STORE completed\r\n"
+    )
+    assert await w.cmd(b"s UID STORE 4 -FLAGS (\\Deleted)") == (
+        b"* 2 FETCH (UID 4 FLAGS (\\Recent \\Seen))\r\ns OK UID STORE completed\r\n"
+    )
+    assert await w.cmd(b"c COPY 5 Archive") == b"c BAD Invalid message sequence number\r\n"
+    assert await w.cmd(b"c UID COPY 99 Archive") == b"c OK COPY completed (no messages)\r\n"
+    # UNSELECT does not expunge; CLOSE after EXAMINE does not either.
+    await w.cmd(b"s STORE 1 +FLAGS.SILENT (\\Deleted)")
+    assert await w.cmd(b"u UNSELECT") == b"u OK UNSELECT completed\r\n"
+    await w.cmd(b"e EXAMINE INBOX")
+    assert await w.cmd(b"s STORE 1 +FLAGS (\\Seen)") == b"s NO [READ-ONLY] Mailbox is read-only\r\n"
+    assert await w.cmd(b"x EXPUNGE") == b"x NO [READ-ONLY] Mailbox is read-only\r\n"
+    assert await w.cmd(b"c CLOSE") == b"c OK CLOSE completed\r\n"
+    assert (await w.cmd(b"t STATUS INBOX (MESSAGES)")).startswith(b'* STATUS "INBOX" (MESSAGES 2)')
+    await w.cmd(b"s SELECT INBOX")
+    assert await w.cmd(b"c CLOSE") == b"c OK CLOSE completed\r\n"
+    assert (await w.cmd(b"t STATUS INBOX (MESSAGES)")).startswith(b'* STATUS "INBOX" (MESSAGES 1)')
+
+
+async def test_limits_over_the_wire(tmp_path: Path, ca: trustme.CA) -> None:
+    limits = ImapLimits(connections=1, nesting_depth=4, failed_login_delay=0.01)
+    async with running_server(tmp_path, ca, limits=limits) as srv:
+        w = await login(srv)
+        out = await w.cmd(b"q SEARCH NOT NOT NOT NOT NOT ALL")
+        assert out.startswith(b"q BAD Error in IMAP command: expected ")
+        assert await w.cmd(b"n NOOP") == b"n OK NOOP completed\r\n"
+        # A second connection over limits.connections is turned away at once.
+        w2 = await Wire.open(srv.port)
+        assert w2.greeting == b"* BYE Too many connections\r\n"
