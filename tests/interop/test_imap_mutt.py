@@ -61,7 +61,8 @@ async def test_mutt_lists_and_reads(tmp_path: Path) -> None:
         for i in range(3):
             await srv.deliver(
                 f"From: Ann <ann@example.org>\r\nTo: {USER}\r\nSubject: mutt test {i}\r\n"
-                f"Date: Tue, 0{i + 1} Mar 2024 09:00:00 +0000\r\n\r\nBody number {i} here.\r\n".encode()
+                f"Date: Tue, 0{i + 1} Mar 2024 09:00:00 +0000\r\n\r\n"
+                f"Body number {i} here.\r\n".encode()
             )
         rc = tmp_path / "muttrc"
         user = USER.replace("@", "%40")
