@@ -204,6 +204,13 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     pop3.add_argument("--size", type=int, default=100 * 1024, help="RETR message size in bytes")
     pop3.add_argument("--list", type=int, default=10_000, help="messages in the LIST+UIDL drop")
     pop3.set_defaults(handler=_cmd_bench_pop3)
+    imap = areas.add_parser(
+        "imap",
+        help="IMAP server LOGIN/SELECT, FETCH and SEARCH times, against Dovecot's imapd",
+    )
+    imap.add_argument("--messages", type=int, default=10_000, help="messages in the mailbox")
+    imap.add_argument("--repeat", type=int, default=5, help="timed runs; the median is kept")
+    imap.set_defaults(handler=_cmd_bench_imap)
 
 
 def _cmd_bench_pop3(args: argparse.Namespace, out: BinaryIO) -> int:
@@ -218,6 +225,15 @@ def _cmd_bench_pop3(args: argparse.Namespace, out: BinaryIO) -> int:
         args.rounds, retr_count=args.messages, retr_size=args.size, list_count=args.list
     )
     out.write((pop3.format_table(results) + "\n").encode())
+    out.flush()
+    return 0
+
+
+def _cmd_bench_imap(args: argparse.Namespace, out: BinaryIO) -> int:
+    from mailcore.imap import bench
+
+    results = bench.run(args.messages, args.repeat)
+    out.write(bench.format_table(results, args.messages).encode() + b"\n")
     out.flush()
     return 0
 

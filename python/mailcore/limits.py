@@ -126,6 +126,23 @@ class ImapLimits:
     # Pipelined commands read ahead of the one being answered (Dovecot
     # queues a few; Stalwart processes one at a time per session).
     commands_in_flight: int = 16
+    # A literal before login (LOGIN, AUTHENTICATE arguments) is short; a
+    # bigger one is refused with BAD before it is read, so an anonymous
+    # client cannot make the server buffer an APPEND-sized literal.
+    unauthenticated_literal: int = 8 * KIB
+    # Invalid commands in a row before "* BYE" (Dovecot: 10 bad commands).
+    bad_commands: int = 10
+    # RFC 9051 5.4: an autologout timer must be at least 30 minutes.
+    idle_timeout: float = 30 * 60.0
+    # First delay after a failed login; doubles per failure (auth/throttle).
+    failed_login_delay: float = 0.5
+    # Simultaneous connections of one listener; more get "* BYE" at once.
+    connections: int = 1000
+    # Messages per FETCH response batch written at once (bounds memory when
+    # bodies are fetched, keeps writes large when only metadata is).
+    fetch_batch: int = 500
+    # Bytes of message data read ahead for one FETCH batch of bodies.
+    fetch_batch_bytes: int = 8 * MIB
 
 
 @dataclass(frozen=True, slots=True)

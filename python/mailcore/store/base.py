@@ -387,6 +387,32 @@ class Store(ABC):
     ) -> list[int]:
         """Remove ``\\Deleted`` messages (only those in ``uids`` if given); return their UIDs."""
 
+    async def mailbox_state(self, account: str, mailbox: str) -> tuple[int, int, int]:
+        """(UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ); backends may answer without counting messages."""
+        st = await self.status(account, mailbox)
+        return st.uidvalidity, st.uidnext, st.highestmodseq
+
+    async def message_index(self, account: str, mailbox: str, first: int = 1) -> list[MessageMeta]:
+        """:meth:`messages` from UID ``first`` on; backends may leave ``cache`` empty (faster)."""
+        return await self.messages(account, mailbox, first)
+
+    async def read_many(
+        self, account: str, mailbox: str, uids: list[int], *, header_only: bool = False
+    ) -> dict[int, bytes]:
+        """Whole messages (or headers) of several UIDs; UIDs not found are left out.
+
+        The default reads them one by one with :meth:`read`; backends override it.
+        """
+        out: dict[int, bytes] = {}
+        for uid in uids:
+            try:
+                out[uid] = b"".join(
+                    [c async for c in self.read(account, mailbox, uid, header_only=header_only)]
+                )
+            except NoSuchMessage:
+                continue
+        return out
+
     # -- sessions -----------------------------------------------------------------
     @abstractmethod
     def watch(self, account: str, mailbox: str, *, session: str = "") -> ChangeFeed:
