@@ -101,6 +101,8 @@ class Config:
     log_level: str = "info"
     # "ADDR:PORT" of the Prometheus metrics listener, or None for none.
     metrics: str | None = None
+    # SIGTERM: how long messages in flight may take before sessions are cut.
+    shutdown_timeout: float = 10.0
     limits: Limits = field(default_factory=Limits)
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -124,6 +126,7 @@ _TOP_KEYS = {
     "log",
     "metrics",
     "limits",
+    "shutdown_timeout",
 }
 
 
@@ -337,6 +340,11 @@ def parse_config(data: Mapping[str, object], *, base_dir: Path | None = None) ->
             changes["metrics"] = f"{host}:{port}"
     if "limits" in data:
         changes["limits"] = _parse_limits(data["limits"])
+    if "shutdown_timeout" in data:
+        value = data["shutdown_timeout"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError("shutdown_timeout", value, "a positive number of seconds")
+        changes["shutdown_timeout"] = float(value)
     return cfg.with_overrides(**changes)
 
 
@@ -367,6 +375,8 @@ def example_config() -> str:
         'hostname = "localhost"',
         "# Domains whose mail is delivered to local mailboxes.",
         'domains = ["localhost"]',
+        "# On SIGTERM: seconds that messages in flight may take before sessions are cut.",
+        "shutdown_timeout = 10.0",
         "",
         "# Certificate and key (PEM). Without them a self-signed pair is made in data_dir.",
         "# [tls]",

@@ -122,6 +122,11 @@ class LocalDeliveryHandler(Handler):
         # Envelope is an unhashable dataclass: keep per-transaction state by
         # id() and drop it when the server discards the envelope.
         self._txns: dict[int, _Txn] = {}
+        #: False while the server shuts down: new connections get 421.
+        self.accepting = True
+        #: Sessions (by id) inside a transaction: from MAIL to its reply, RSET or end.
+        #: Graceful shutdown waits for them, within a bound.
+        self.busy: set[int] = set()
 
     def _txn(self, envelope: Envelope) -> _Txn:
         key = id(envelope)
@@ -145,11 +150,23 @@ class LocalDeliveryHandler(Handler):
     async def handle_connect(self, session: Session) -> Reply:
         """Greet, and note the connection."""
         self._event(session, "connect")
+        if not self.accepting:
+            return R.SHUTTING_DOWN
         return await super().handle_connect(session)
 
     async def handle_close(self, session: Session) -> None:
         """Note the end of the connection."""
+        self.busy.discard(id(session))
         self._event(session, "disconnect")
+
+    async def handle_RSET(self, session: Session) -> None:
+        """The transaction is over."""
+        self.busy.discard(id(session))
+
+    async def handle_DATA_abort(self, session: Session, envelope: Envelope, reply: Reply) -> None:
+        """The body was refused: the transaction is over."""
+        self.busy.discard(id(session))
+        await super().handle_DATA_abort(session, envelope, reply)
 
     async def handle_AUTH(self, session: Session, account: str) -> None:
         """Note a successful login."""
@@ -160,6 +177,7 @@ class LocalDeliveryHandler(Handler):
     ) -> Reply:
         """Accept any sender; start timing the transaction."""
         self._txn(envelope).started = time.monotonic()
+        self.busy.add(id(session))
         return R.SENDER_OK
 
     async def handle_RCPT(
@@ -182,6 +200,17 @@ class LocalDeliveryHandler(Handler):
 
     async def handle_DATA_end(self, session: Session, envelope: Envelope) -> Reply:
         """Store every local copy and queue the rest; 250 only when all are durable."""
+        try:
+            return await self._deliver(session, envelope)
+        finally:
+            self.busy.discard(id(session))
+
+    async def handle_LMTP_DATA(self, session: Session, envelope: Envelope) -> list[Reply]:
+        """LMTP: one reply per recipient; they share the outcome of the one delivery."""
+        reply = await self.handle_DATA_end(session, envelope)
+        return [reply] * len(envelope.recipients)
+
+    async def _deliver(self, session: Session, envelope: Envelope) -> Reply:
         txn = self._txns.pop(id(envelope), None) or _Txn(started=time.monotonic())
         data = envelope.content
         queue_id = new_queue_id()

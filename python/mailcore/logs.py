@@ -1,0 +1,115 @@
+"""Logging for ``mailcore serve``: one line per session event and per message.
+
+Two formats share one set of fields: ``text`` (readable, ``key=value``) and
+``json`` (one object per line, for log shippers). Events go through the
+standard :mod:`logging` module under the ``mailcore.events`` logger, so an
+application that embeds mailcore can route them like any other log record.
+
+Example lines::
+
+    2026-11-27T00:20:01.123Z info smtp connect peer=127.0.0.1:40312
+    2026-11-27T00:20:01.131Z info smtp message queue_id=1A2B3C4D5E6F from=<a@b.example>
+        to=<ann@localhost> size=612 result=delivered reply="250 2.0.0" time=0.0042
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, Literal, TextIO
+
+from mailcore.smtp.local import MessageRecord
+
+__all__ = ["EventLog", "JsonFormatter", "TextFormatter", "setup_logging"]
+
+EVENTS = "mailcore.events"
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+    return f"{seconds}.{int(record.msecs):03d}Z"
+
+
+def _text_value(value: object) -> str:
+    text = str(value)
+    if not text or any(c in text for c in ' "=\\'):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+class TextFormatter(logging.Formatter):
+    """``TIME level message key=value ...``: what a person reads in a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One line; fields attached as ``record.fields`` follow the message."""
+        fields: dict[str, Any] = getattr(record, "fields", {})
+        parts = [_timestamp(record), record.levelname.lower(), record.getMessage()]
+        parts += [f"{k}={_text_value(v)}" for k, v in fields.items()]
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line with ``time``, ``level``, ``logger``, ``msg`` and the fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Serialise the record; exceptions go into ``exc``."""
+        obj: dict[str, Any] = {
+            "time": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        obj.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            obj["exc"] = self.formatException(record.exc_info)
+        return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def setup_logging(
+    fmt: Literal["text", "json"] = "text", level: str = "info", stream: TextIO | None = None
+) -> logging.Handler:
+    """Send mailcore's (and asyncio's) log records to ``stream`` (stderr) in ``fmt``."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    for name in ("mailcore", "asyncio"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False
+    return handler
+
+
+class EventLog:
+    """Writes session events and message records as log lines."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger if logger is not None else logging.getLogger(EVENTS)
+
+    def session_event(self, protocol: str, event: str, peer: str, **fields: object) -> None:
+        """``PROTOCOL EVENT peer=... fields``."""
+        if self.logger.isEnabledFor(logging.INFO):
+            data = {"protocol": protocol, "event": event, "peer": peer, **fields}
+            self.logger.info("%s %s", protocol, event, extra={"fields": data})
+
+    def message(self, record: MessageRecord) -> None:
+        """``PROTOCOL message queue_id=... from=... to=... size=... result=... time=...``."""
+        level = logging.INFO if record.result != "failed" else logging.WARNING
+        if self.logger.isEnabledFor(level):
+            data = {
+                "protocol": record.protocol,
+                "event": "message",
+                "queue_id": record.queue_id,
+                "peer": record.peer,
+                "from": f"<{record.mail_from}>",
+                "to": ",".join(f"<{r}>" for r in record.recipients),
+                "size": record.size,
+                "result": record.result,
+                "reply": record.reply,
+                "time": round(record.seconds, 4),
+            }
+            self.logger.log(level, "%s message", record.protocol, extra={"fields": data})
