@@ -96,7 +96,7 @@ def test_submit_read_restart(tmp_path: Path) -> None:
         pop = poplib.POP3_SSL("localhost", ports["pop3s"], context=ctx)
         pop.user("ann@localhost")
         pop.pass_("s3cret pass")
-        count, size = pop.stat()
+        count, _size = pop.stat()
         assert count == 3
         _, lines, _ = pop.top(1, 5)
         top = b"\r\n".join(lines)
