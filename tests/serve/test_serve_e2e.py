@@ -112,13 +112,13 @@ def test_submit_read_restart(tmp_path: Path) -> None:
         pop.quit()
 
         # Plain POP3 with STLS sees the deletion.
-        pop = poplib.POP3("localhost", ports["pop3"])
-        pop.stls(context=ctx)
-        pop.user("ann@localhost")
-        pop.pass_("s3cret pass")
-        assert pop.stat()[0] == 2
-        kept = pop.uidl()[1]
-        pop.quit()
+        plain = poplib.POP3("localhost", ports["pop3"])
+        plain.stls(context=ctx)
+        plain.user("ann@localhost")
+        plain.pass_("s3cret pass")
+        assert plain.stat()[0] == 2
+        kept = plain.uidl()[1]
+        plain.quit()
         assert kept == [uidls[0], b"2 " + uidls[2].split()[1]]
 
         assert server.stop() == 0
