@@ -219,6 +219,24 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--repeat", type=int, default=5, help="timed runs per function; the median is kept"
     )
     codecs.set_defaults(handler=_cmd_bench_codecs)
+    serve = areas.add_parser(
+        "serve",
+        help="the whole path: smtp-source into mailcore serve with durable local delivery, "
+        "against Postfix delivering into a Maildir",
+    )
+    serve.add_argument("--messages", type=int, default=2000, help="messages per run")
+    serve.add_argument("--sessions", type=int, default=20, help="parallel sessions")
+    serve.add_argument("--size", type=int, default=4096, help="payload size in bytes")
+    serve.set_defaults(handler=_cmd_bench_serve)
+
+
+def _cmd_bench_serve(args: argparse.Namespace, out: BinaryIO) -> int:
+    from mailcore.bench import serve as area
+
+    results = area.run(args.size, messages=args.messages, sessions=args.sessions)
+    out.write(area.format_table(results).encode() + b"\n")
+    out.flush()
+    return 0
 
 
 def _cmd_bench_codecs(args: argparse.Namespace, out: BinaryIO) -> int:
@@ -493,12 +511,16 @@ def _cmd_serve(args: argparse.Namespace, out: BinaryIO) -> int:
     setup_logging(cfg.log_format, cfg.log_level)
     text = io.TextIOWrapper(out, encoding="utf-8", line_buffering=True, write_through=True)
     server = MailServer(cfg, out=text)
-    try:
-        import uvloop  # type: ignore[import-not-found, unused-ignore]
+    factory = None
+    if args.event_loop != "asyncio":
+        try:
+            import uvloop  # type: ignore[import-not-found, unused-ignore]
 
-        factory = uvloop.new_event_loop
-    except ImportError:
-        factory = None
+            factory = uvloop.new_event_loop
+        except ImportError:
+            if args.event_loop == "uvloop":
+                print("mailcore serve: uvloop is not installed", file=sys.stderr)
+                return 2
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
             return runner.run(server.run())
@@ -555,6 +577,12 @@ def _add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.add_argument("--log-format", choices=("text", "json"), help="log line format")
     serve.add_argument(
         "--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics over HTTP here"
+    )
+    serve.add_argument(
+        "--event-loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="auto (default): uvloop when installed, else asyncio",
     )
     serve.set_defaults(handler=_cmd_serve)
 

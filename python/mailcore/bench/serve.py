@@ -1,0 +1,270 @@
+"""The whole path: smtp-source into ``mailcore serve`` with durable local delivery, against Postfix.
+
+mailcore: ``mailcore serve`` as a child process with one SMTP listener on
+loopback, one local user, its log written to a file. Its 250 comes only after
+the message is fsynced in the user's Maildir and indexed, so the run is over
+when smtp-source ends.
+
+Postfix: its own instance (``postfix -c DIR``: its own main.cf, master.cf,
+queue and data directories), smtpd on one loopback port, delivering with its
+``virtual`` agent into a Maildir (``virtual_mailbox_maps`` with a trailing
+``/``). It cannot send anywhere: no inet client services are in its
+master.cf, and ``default_transport``/``relay_transport`` are ``error``.
+Postfix answers 250 once the queue file is fsynced and delivers afterwards,
+so its run is over when the last message is in the Maildir.
+
+Both get a warm-up of a tenth of the messages first. Reported: messages per
+second, wall clock from the first connection to the last delivered message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailcore.smtp.bench import SMTP_SOURCE, uvloop_available
+
+__all__ = ["POSTFIX", "ServeResult", "format_table", "run", "run_mailcore", "run_postfix"]
+
+POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
+"""Postfix's control command (Debian package postfix)."""
+USER = "rcpt@bench.server"
+
+
+@dataclass(frozen=True)
+class ServeResult:
+    """One server's run."""
+
+    server: str
+    loop: str
+    size: int
+    messages: int
+    sessions: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        """Messages delivered per second."""
+        return self.messages / self.seconds
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _source(port: int, size: int, messages: int, sessions: int) -> None:
+    argv = [SMTP_SOURCE, "-s", str(sessions), "-m", str(messages), "-l", str(size)]
+    argv += ["-M", "bench.client", "-f", "sender@bench.client", "-t", USER]
+    subprocess.run(
+        [*argv, f"127.0.0.1:{port}"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=600,
+    )
+
+
+def _count(maildir: Path) -> int:
+    try:
+        return len(os.listdir(maildir / "new")) + len(os.listdir(maildir / "cur"))
+    except FileNotFoundError:
+        return 0
+
+
+def _wait_for(maildir: Path, count: int, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _count(maildir) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {_count(maildir)} of {count} messages in {maildir}")
+        time.sleep(0.005)
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def run_mailcore(size: int, *, messages: int, sessions: int, loop: str = "asyncio") -> ServeResult:
+    """Time ``mailcore serve`` delivering ``messages`` to one local user."""
+    with tempfile.TemporaryDirectory(prefix="mailcore-bench-") as tmp:
+        root = Path(tmp)
+        data = root / "data"
+        port = _free_port()
+        (root / "mailcore.toml").write_text(
+            f'data_dir = "{data}"\ndomains = ["bench.server"]\n'
+            f'[[listener]]\nprotocol = "smtp"\nport = {port}\ntls = "none"\n'
+        )
+        from mailcore.auth.accounts import Accounts
+
+        accounts = Accounts(data)
+        accounts.add_user(USER, os.urandom(8).hex())
+        accounts.close()
+        argv = [sys.executable, "-m", "mailcore", "serve", "--config", str(root / "mailcore.toml")]
+        argv += ["--event-loop", loop]
+        with (
+            open(root / "serve.log", "wb") as log,
+            subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log) as child,
+        ):
+            try:
+                _wait_port(port)
+                maildir = data / "mail" / USER
+                warm = max(5, messages // 10)
+                _source(port, size, warm, sessions)
+                start = time.perf_counter()
+                _source(port, size, messages, sessions)
+                _wait_for(maildir, warm + messages)  # already there: 250 means stored
+                seconds = time.perf_counter() - start
+            finally:
+                child.terminate()
+                child.wait(30)
+    return ServeResult("mailcore serve", loop, size, messages, sessions, seconds)
+
+
+_MASTER_CF = """\
+127.0.0.1:{port} inet n - n - - smtpd
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+virtual   unix  - n n - - virtual
+postlog   unix-dgram n - n - 1 postlogd
+"""
+
+
+def _postfix_main_cf(root: Path) -> str:
+    return f"""\
+compatibility_level = 3.6
+queue_directory = {root}/queue
+data_directory = {root}/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = {root}/maillog
+maillog_file_prefixes = {root}
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = bench.postfix
+mydomain = bench.postfix
+myorigin = bench.postfix
+mydestination =
+mynetworks = 127.0.0.0/8
+relay_domains =
+# Nothing leaves this instance: no smtp/lmtp client in master.cf either.
+default_transport = error:this benchmark instance sends nowhere
+relay_transport = error:this benchmark instance sends nowhere
+local_transport = error:no local delivery here
+virtual_mailbox_domains = bench.server
+virtual_mailbox_base = {root}/vmail
+virtual_mailbox_maps = inline:{{ {USER}=rcpt/ }}
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+virtual_minimum_uid = 100
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+fast_flush_domains =
+alias_maps =
+alias_database =
+biff = no
+"""
+
+
+def _postfix(root: Path, action: str) -> None:
+    subprocess.run(
+        [POSTFIX, "-c", str(root), action],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=60,
+    )
+
+
+def run_postfix(size: int, *, messages: int, sessions: int) -> ServeResult:
+    """Time a private Postfix instance delivering ``messages`` into a Maildir (needs root)."""
+    if os.geteuid() != 0:
+        raise RuntimeError("the Postfix peer needs root (its master process runs as root)")
+    root = Path(tempfile.mkdtemp(prefix="postfix-bench-"))
+    try:
+        # Postfix's daemons run as the postfix user and 65534: they must reach in.
+        root.chmod(0o755)
+        port = _free_port()
+        for sub in ("queue", "data", "vmail"):
+            (root / sub).mkdir()
+        shutil.chown(root / "data", "postfix")
+        os.chown(root / "vmail", 65534, 65534)
+        (root / "main.cf").write_text(_postfix_main_cf(root))
+        (root / "master.cf").write_text(_MASTER_CF.format(port=port))
+        _postfix(root, "start")
+        try:
+            _wait_port(port)
+            maildir = root / "vmail" / "rcpt"
+            warm = max(5, messages // 10)
+            _source(port, size, warm, sessions)
+            _wait_for(maildir, warm)
+            start = time.perf_counter()
+            _source(port, size, messages, sessions)
+            _wait_for(maildir, warm + messages)
+            seconds = time.perf_counter() - start
+        finally:
+            _postfix(root, "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return ServeResult("postfix (virtual, Maildir)", "-", size, messages, sessions, seconds)
+
+
+def run(
+    size: int = 4096, *, messages: int = 2000, sessions: int = 20, uvloop: bool | None = None
+) -> list[ServeResult]:
+    """mailcore (asyncio, and uvloop when installed) and Postfix, in the same run."""
+    loops = ["asyncio"]
+    if uvloop if uvloop is not None else uvloop_available():
+        loops.append("uvloop")
+    results = [
+        run_mailcore(size, messages=messages, sessions=sessions, loop=loop) for loop in loops
+    ]
+    results.append(run_postfix(size, messages=messages, sessions=sessions))
+    return results
+
+
+def format_table(results: Sequence[ServeResult]) -> str:
+    """Markdown table with each row's ratio to Postfix."""
+    base = next((r.per_second for r in results if r.server.startswith("postfix")), None)
+    lines = [
+        "| server | loop | size | messages | sessions | msg/s | vs Postfix |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ratio = f"{r.per_second / base:.2f}x" if base else "-"
+        lines.append(
+            f"| {r.server} | {r.loop} | {r.size // 1024} KiB | {r.messages} | {r.sessions} "
+            f"| {r.per_second:,.0f} | {ratio} |"
+        )
+    return "\n".join(lines)
