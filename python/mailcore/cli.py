@@ -508,7 +508,7 @@ def _cmd_serve(args: argparse.Namespace, out: BinaryIO) -> int:
     except ConfigError as exc:
         print(f"mailcore serve: {exc}", file=sys.stderr)
         return 2
-    setup_logging(cfg.log_format, cfg.log_level)
+    logs = setup_logging(cfg.log_format, cfg.log_level)
     text = io.TextIOWrapper(out, encoding="utf-8", line_buffering=True, write_through=True)
     server = MailServer(cfg, out=text)
     factory = None
@@ -521,14 +521,19 @@ def _cmd_serve(args: argparse.Namespace, out: BinaryIO) -> int:
             if args.event_loop == "uvloop":
                 print("mailcore serve: uvloop is not installed", file=sys.stderr)
                 return 2
+    error: ServeError | None = None
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(server.run())
+            status = runner.run(server.run())
     except ServeError as exc:
-        print(f"mailcore serve: {exc}", file=sys.stderr)
-        return 1
+        error = exc
     finally:
+        logs.stop()  # the log lines written so far come before the error message
         text.detach()
+    if error is not None:
+        print(f"mailcore serve: {error}", file=sys.stderr)
+        return 1
+    return status
 
 
 def _cmd_config(args: argparse.Namespace, out: BinaryIO) -> int:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 import time
 from typing import Any, Literal, TextIO
@@ -50,6 +52,8 @@ class TextFormatter(logging.Formatter):
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
+        elif record.exc_text:
+            line += "\n" + record.exc_text
         return line
 
 
@@ -67,21 +71,45 @@ class JsonFormatter(logging.Formatter):
         obj.update(getattr(record, "fields", {}))
         if record.exc_info:
             obj["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            obj["exc"] = record.exc_text
         return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hands records to the writer thread as they are (no pre-formatting in the loop)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """Merge the arguments into the message so the record can cross threads."""
+        record.msg = record.getMessage()
+        record.args = None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
 
 
 def setup_logging(
     fmt: Literal["text", "json"] = "text", level: str = "info", stream: TextIO | None = None
-) -> logging.Handler:
-    """Send mailcore's (and asyncio's) log records to ``stream`` (stderr) in ``fmt``."""
+) -> logging.handlers.QueueListener:
+    """Send mailcore's (and asyncio's) log records to ``stream`` (stderr) in ``fmt``.
+
+    Formatting and writing happen in a thread of their own, so a busy event
+    loop pays a queue put per line rather than a write system call. Call
+    ``stop()`` on the returned listener to flush before exiting.
+    """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, handler)
+    enqueue = _Enqueue(records)
     for name in ("mailcore", "asyncio"):
         logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
+        logger.handlers[:] = [enqueue]
         logger.setLevel(level.upper())
         logger.propagate = False
-    return handler
+    listener.start()
+    return listener
 
 
 class EventLog:
