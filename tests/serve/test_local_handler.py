@@ -111,6 +111,8 @@ async def test_recipients_delivery_and_replies(tmp_path: Path) -> None:
             head = f"Delivered-To: {account}\r\nReceived: from client.example".encode()
             assert data.startswith(head)
             assert data.endswith(b"\r\n" + BODY.replace(b"\r\n..dot", b"\r\n.dot"))
+            # The id in the 250 reply is the one in the Received: field.
+            assert f" id {queue_id};".encode() in data[: data.index(b"\r\nFrom: ")]
     accounts.close()
     assert [m.queue_id for m in records.messages] == [queue_id]
     rec = records.messages[0]

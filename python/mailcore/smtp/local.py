@@ -13,6 +13,7 @@ hands the non-local recipients to the relayer, and only then answers 250.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 import weakref
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+_RECEIVED_ID = re.compile(rb"\A[^\r\n]*(?:\r\n[ \t][^\r\n]*)*? id ([0-9A-Za-z]+)")
 
 
 class Relayer(Protocol):
@@ -81,8 +83,8 @@ class DeliveryMonitor(Protocol):
 
 
 def new_queue_id() -> str:
-    """A short random queue id (12 hex digits), as in the log lines and the 250 reply."""
-    return secrets.token_hex(6).upper()
+    """A short random queue id (12 hex digits), as the server's Received: field has."""
+    return secrets.token_hex(6)
 
 
 @dataclass
@@ -216,7 +218,11 @@ class LocalDeliveryHandler(Handler):
     async def _deliver(self, session: Session, envelope: Envelope) -> Reply:
         txn = self._txns.pop(id(envelope), None) or _Txn(started=time.monotonic())
         data = envelope.content
-        queue_id = new_queue_id()
+        # The server's Received: field (the first line of the body it hands
+        # over) names an id: reuse it, so the 250, the log line and the
+        # stored message all carry the same one.
+        found = _RECEIVED_ID.search(data, 0, 512)
+        queue_id = found.group(1).decode() if found else new_queue_id()
         results: list[str] = []
         try:
             if txn.accounts:
