@@ -122,7 +122,7 @@ class EventLog:
         """``PROTOCOL EVENT peer=... fields``."""
         if self.logger.isEnabledFor(logging.INFO):
             data = {"protocol": protocol, "event": event, "peer": peer, **fields}
-            self.logger.info("%s %s", protocol, event, extra={"fields": data})
+            self._emit(logging.INFO, f"{protocol} {event}", data)
 
     def message(self, record: MessageRecord) -> None:
         """``PROTOCOL message queue_id=... from=... to=... size=... result=... time=...``."""
@@ -140,4 +140,12 @@ class EventLog:
                 "reply": record.reply,
                 "time": round(record.seconds, 4),
             }
-            self.logger.log(level, "%s message", record.protocol, extra={"fields": data})
+            self._emit(level, f"{record.protocol} message", data)
+
+    def _emit(self, level: int, msg: str, fields: dict[str, object]) -> None:
+        # makeRecord + handle skips Logger._log's stack walk (findCaller),
+        # which costs more than the rest of a line: the caller is always here.
+        record = self.logger.makeRecord(
+            self.logger.name, level, __file__, 0, msg, (), None, extra={"fields": fields}
+        )
+        self.logger.handle(record)
