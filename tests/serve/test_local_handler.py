@@ -27,8 +27,8 @@ class QueueRelayer:
     def may_relay(self, session: Session) -> bool:
         return session.peer[0] == self.allowed
 
-    async def enqueue(self, envelope: Envelope, data: bytes, recipients: list[str]) -> str:
-        self.queued.append((recipients, data))
+    async def enqueue(self, envelope: Envelope, data: bytes) -> str:
+        self.queued.append((envelope.rcpt_tos, data))
         return "Q1"
 
 

@@ -45,9 +45,10 @@ class Relayer(Protocol):
         """Whether this client may send to non-local recipients (network or AUTH)."""
         ...
 
-    async def enqueue(self, envelope: Envelope, data: bytes, recipients: list[str]) -> str:
-        """Queue ``data`` durably for ``recipients``; return the queue id.
+    async def enqueue(self, envelope: Envelope, data: bytes) -> str:
+        """Queue ``data`` durably for ``envelope``'s recipients; return the queue id.
 
+        The handler passes an envelope holding only the non-local recipients.
         Must return only once the queue entry survives a crash: the client
         gets its 250 right after.
         """
@@ -215,6 +216,13 @@ class LocalDeliveryHandler(Handler):
         reply = await self.handle_DATA_end(session, envelope)
         return [reply] * len(envelope.recipients)
 
+    def _remote_part(self, envelope: Envelope) -> Envelope:
+        """The same transaction with only the recipients outside the local domains."""
+        remote = Envelope()
+        remote.set_mail(envelope.mail_from or "", envelope.mail_params)
+        remote.recipients = [r for r in envelope.recipients if not self.is_local(r.address)]
+        return remote
+
     async def _deliver(self, session: Session, envelope: Envelope) -> Reply:
         txn = self._txns.pop(id(envelope), None) or _Txn(started=time.monotonic())
         data = envelope.content
@@ -230,7 +238,7 @@ class LocalDeliveryHandler(Handler):
                 results.append("delivered")
             if txn.remote:
                 assert self.relay is not None  # remote recipients exist only with a relayer
-                queue_id = await self.relay.enqueue(envelope, data, list(txn.remote))
+                queue_id = await self.relay.enqueue(self._remote_part(envelope), data)
                 results.append("queued")
         except Exception:  # noqa: BLE001 - any store or queue failure is a 451: the client retries
             _log.exception("delivery of %s failed", queue_id)
