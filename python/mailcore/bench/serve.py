@@ -15,15 +15,24 @@ so its run is over when the last message is in the Maildir.
 
 Both get a warm-up of a tenth of the messages first. Reported: messages per
 second, wall clock from the first connection to the last delivered message.
+
+Then, for mailcore, the time until an IMAP client sitting in IDLE (RFC 2177)
+on the INBOX sees the last message: from the end of the smtp-source run (the
+last 250) to the ``* N EXISTS`` that counts it. This needs the IMAP server
+(``mailcore.imap.server``); a build without it reports no figure.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +40,15 @@ from pathlib import Path
 
 from mailcore.smtp.bench import SMTP_SOURCE, uvloop_available
 
-__all__ = ["POSTFIX", "ServeResult", "format_table", "run", "run_mailcore", "run_postfix"]
+__all__ = [
+    "POSTFIX",
+    "ServeResult",
+    "format_table",
+    "imap_available",
+    "run",
+    "run_mailcore",
+    "run_postfix",
+]
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 """Postfix's control command (Debian package postfix)."""
@@ -48,6 +65,8 @@ class ServeResult:
     messages: int
     sessions: int
     seconds: float
+    idle_ms: float | None = None
+    """Milliseconds from the last 250 until an IMAP IDLE client saw the message."""
 
     @property
     def per_second(self) -> float:
@@ -55,9 +74,61 @@ class ServeResult:
         return self.messages / self.seconds
 
 
-def _free_port() -> int:
-    import socket
+def imap_available() -> bool:
+    """Whether this build has the IMAP server (for the IDLE figure)."""
+    return importlib.util.find_spec("mailcore.imap.server") is not None
 
+
+class _IdleWatcher(threading.Thread):
+    """An IMAP client in IDLE on INBOX that notes when the mailbox reaches ``target``."""
+
+    def __init__(self, port: int, user: str, password: str, target: int) -> None:
+        super().__init__(daemon=True)
+        self.target = target
+        self.seen: float | None = None
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        self.file = self.sock.makefile("rb")
+        self._command(b"a LOGIN " + user.encode() + b" " + password.encode())
+        self._command(b"b SELECT INBOX")
+        self.sock.sendall(b"c IDLE\r\n")
+
+    def _command(self, line: bytes) -> None:
+        tag = line.split(b" ", 1)[0]
+        self.sock.sendall(line + b"\r\n")
+        while True:
+            reply = self.file.readline()
+            if not reply:
+                raise RuntimeError(f"IMAP server closed the connection after {line!r}")
+            if reply.startswith(tag + b" "):
+                if not reply.startswith(tag + b" OK"):
+                    raise RuntimeError(f"IMAP {line!r}: {reply!r}")
+                return
+
+    def run(self) -> None:
+        exists = re.compile(rb"^\* (\d+) EXISTS")
+        try:
+            while True:
+                line = self.file.readline()
+                if not line:
+                    raise RuntimeError("IMAP server closed the connection during IDLE")
+                if line.startswith(b"+"):
+                    self.ready.set()
+                m = exists.match(line)
+                if m and int(m.group(1)) >= self.target:
+                    self.seen = time.perf_counter()
+                    self.sock.sendall(b"DONE\r\nd LOGOUT\r\n")
+                    return
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            self.error = exc
+            self.ready.set()
+        finally:
+            self.file.close()
+            self.sock.close()
+
+
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -92,8 +163,6 @@ def _wait_for(maildir: Path, count: int, timeout: float = 300.0) -> None:
 
 
 def _wait_port(port: int, timeout: float = 30.0) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -110,15 +179,20 @@ def run_mailcore(size: int, *, messages: int, sessions: int, loop: str = "asynci
     with tempfile.TemporaryDirectory(prefix="mailcore-bench-") as tmp:
         root = Path(tmp)
         data = root / "data"
-        port = _free_port()
-        (root / "mailcore.toml").write_text(
-            f'data_dir = "{data}"\ndomains = ["bench.server"]\n'
-            f'[[listener]]\nprotocol = "smtp"\nport = {port}\ntls = "none"\n'
-        )
+        port, imap_port = _free_port(), _free_port()
+        idle = imap_available()
+        config = f'data_dir = "{data}"\ndomains = ["bench.server"]\n'
+        config += f'[[listener]]\nprotocol = "smtp"\nport = {port}\ntls = "none"\n'
+        if idle:
+            # Loopback only: the IDLE client logs in without TLS.
+            config += f'[[listener]]\nprotocol = "imap"\nport = {imap_port}\ntls = "none"\n'
+            config += "[auth]\nallow_plaintext = true\n"
+        (root / "mailcore.toml").write_text(config)
         from mailcore.auth.accounts import Accounts
 
+        password = os.urandom(8).hex()
         accounts = Accounts(data)
-        accounts.add_user(USER, os.urandom(8).hex())
+        accounts.add_user(USER, password)
         accounts.close()
         argv = [sys.executable, "-m", "mailcore", "serve", "--config", str(root / "mailcore.toml")]
         argv += ["--event-loop", loop]
@@ -131,14 +205,27 @@ def run_mailcore(size: int, *, messages: int, sessions: int, loop: str = "asynci
                 maildir = data / "mail" / USER
                 warm = max(5, messages // 10)
                 _source(port, size, warm, sessions)
+                watcher = None
+                if idle:
+                    _wait_port(imap_port)
+                    watcher = _IdleWatcher(imap_port, USER, password, warm + messages)
+                    watcher.start()
+                    watcher.ready.wait(30)
                 start = time.perf_counter()
                 _source(port, size, messages, sessions)
+                done = time.perf_counter()
                 _wait_for(maildir, warm + messages)  # already there: 250 means stored
-                seconds = time.perf_counter() - start
+                seconds = done - start
+                idle_ms = None
+                if watcher is not None:
+                    watcher.join(60)
+                    if watcher.error is not None or watcher.seen is None:
+                        raise RuntimeError(f"IDLE client failed: {watcher.error}")
+                    idle_ms = max(0.0, watcher.seen - done) * 1000
             finally:
                 child.terminate()
                 child.wait(30)
-    return ServeResult("mailcore serve", loop, size, messages, sessions, seconds)
+    return ServeResult("mailcore serve", loop, size, messages, sessions, seconds, idle_ms)
 
 
 _MASTER_CF = """\
@@ -258,13 +345,19 @@ def format_table(results: Sequence[ServeResult]) -> str:
     """Markdown table with each row's ratio to Postfix."""
     base = next((r.per_second for r in results if r.server.startswith("postfix")), None)
     lines = [
-        "| server | loop | size | messages | sessions | msg/s | vs Postfix |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| server | loop | size | messages | sessions | msg/s | vs Postfix | IDLE sees last |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ratio = f"{r.per_second / base:.2f}x" if base else "-"
+        if r.idle_ms is not None:
+            idle = f"{r.idle_ms:,.1f} ms"
+        elif r.server.startswith("mailcore"):
+            idle = "no IMAP in this build"
+        else:
+            idle = "-"
         lines.append(
             f"| {r.server} | {r.loop} | {r.size // 1024} KiB | {r.messages} | {r.sessions} "
-            f"| {r.per_second:,.0f} | {ratio} |"
+            f"| {r.per_second:,.0f} | {ratio} | {idle} |"
         )
     return "\n".join(lines)
