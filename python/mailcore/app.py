@@ -358,6 +358,10 @@ class MailServer:
         self.out = out
         self.data_dir = config.data_dir.resolve()
         self.metrics = Metrics()
+        size = getattr(relay, "queue_size", None)
+        if callable(size):
+            # A relayer that can count its queue feeds the queue-size gauge.
+            self.metrics.track_queue(size)
         self.monitor = Monitor(EventLog(), self.metrics)
         self.running: list[Running] = []
         self.smtp_handlers: list[LocalDeliveryHandler] = []
