@@ -13,7 +13,7 @@ BAD_CONFIGS = [
     (
         'colour = "blue"',
         "config error: colour = 'blue': expected one of the known keys: "
-        "auth, data_dir, domains, hostname, limits, listener, log, metrics, relay, "
+        "aliases, auth, data_dir, domains, hostname, limits, listener, log, metrics, relay, "
         "shutdown_timeout, tls",
     ),
     ("hostname = 5", "config error: hostname = 5: expected a non-empty string"),

@@ -33,7 +33,7 @@ from typing import Any, TextIO
 
 from mailcore.auth.accounts import Accounts
 from mailcore.auth.sasl import SERVER_MECHANISMS
-from mailcore.config import DEFAULT_PORTS, Config, Listener
+from mailcore.config import DEFAULT_PORTS, Config, ConfigError, Listener, load_aliases
 from mailcore.delivery import LocalDelivery
 from mailcore.errors import MailcoreError
 from mailcore.logs import EventLog
@@ -209,7 +209,12 @@ async def _start_smtp_like(
 ) -> Running | None:
     cfg = app.config
     handler = LocalDeliveryHandler(
-        app.delivery, cfg.domains, relay=app.relay, monitor=app.monitor, protocol=lst.protocol
+        app.delivery,
+        cfg.domains,
+        relay=app.relay,
+        monitor=app.monitor,
+        protocol=lst.protocol,
+        aliases=app.aliases,
     )
     app.smtp_handlers.append(handler)
     limits = cfg.limits.smtp
@@ -364,6 +369,8 @@ class MailServer:
             self.metrics.track_queue(size)
         self.monitor = Monitor(EventLog(), self.metrics)
         self.running: list[Running] = []
+        #: The aliases file's table, shared by the SMTP handlers, refilled on SIGHUP.
+        self.aliases: dict[str, str] = {}
         self.smtp_handlers: list[LocalDeliveryHandler] = []
         self.cert: Path | None = None
         self.key: Path | None = None
@@ -447,6 +454,11 @@ class MailServer:
         try:
             self._load_tls()
             cfg = self.config
+            if cfg.aliases is not None:
+                try:
+                    self.aliases.update(load_aliases(cfg.aliases))
+                except ConfigError as exc:
+                    raise ServeError(str(exc)) from None
             mechs = cfg.auth_mechanisms
             self._accounts = Accounts(
                 self.data_dir, scram="SCRAM-SHA-256" in mechs, cram="CRAM-MD5" in mechs
@@ -494,6 +506,19 @@ class MailServer:
         deadline = loop.time() + self.config.shutdown_timeout
         while any(h.busy for h in self.smtp_handlers) and loop.time() < deadline:
             await asyncio.sleep(0.02)
+
+    def reload(self) -> None:
+        """What SIGHUP does: read the certificate, the key and the aliases file again."""
+        self.reload_tls()
+        if self.config.aliases is not None:
+            try:
+                table = load_aliases(self.config.aliases)
+            except ConfigError as exc:
+                log.error("aliases reload failed, keeping the old table: %s", exc)
+            else:
+                self.aliases.clear()
+                self.aliases.update(table)
+                log.info("aliases reloaded from %s (%d entries)", self.config.aliases, len(table))
 
     def reload_tls(self) -> bool:
         """Read the certificate and key again into the live context; False if they are bad."""
@@ -543,7 +568,7 @@ class MailServer:
         try:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop.set)
-            loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
             if self.out is not None:
                 print(self.summary(), file=self.out, flush=True)
             log.info("listening", extra={"fields": {"listeners": len(self.running)}})

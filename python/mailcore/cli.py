@@ -539,7 +539,7 @@ def _cmd_serve(args: argparse.Namespace, out: BinaryIO) -> int:
 def _cmd_config(args: argparse.Namespace, out: BinaryIO) -> int:
     from pathlib import Path
 
-    from mailcore.config import example_config, load_config
+    from mailcore.config import example_config, load_aliases, load_config
 
     if args.action == "example":
         out.write(example_config().encode() + b"\n")
@@ -550,6 +550,8 @@ def _cmd_config(args: argparse.Namespace, out: BinaryIO) -> int:
         return 2
     try:
         cfg = load_config(Path(args.file))
+        if cfg.aliases is not None:
+            load_aliases(cfg.aliases)
     except ConfigError as exc:
         print(f"{args.file}: {exc}", file=sys.stderr)
         return 1

@@ -37,7 +37,7 @@ BAD_CONFIGS = [
     ("domains = []", "config error: domains = []: expected at least one local domain"),
     (
         'colour = "blue"',
-        "config error: colour = 'blue': expected one of the known keys: auth, data_dir, "
+        "config error: colour = 'blue': expected one of the known keys: aliases, auth, data_dir, "
         "domains, hostname, limits, listener, log, metrics, relay, shutdown_timeout, tls",
     ),
     (
@@ -249,3 +249,51 @@ def test_privileged_port_without_the_right_gives_a_clear_message(tmp_path: Path)
         "e.g. --smtp 127.0.0.1:2525\n"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_aliases_file_is_read_at_start_and_on_sighup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aliases = tmp_path / "aliases.txt"
+    aliases.write_text("# team addresses\ninfo@localhost: ann@localhost  # the front desk\n")
+    config = tmp_path / "mailcore.toml"
+    ports = write_config(
+        config, tmp_path / "data", [("smtp", "none")], extra=f'aliases = "{aliases}"\n'
+    )
+    result = mailcore(
+        "user", "add", "ann@localhost", "--config", str(config), "--password-stdin", stdin="pw\n"
+    )
+    assert result.returncode == 0, result.stderr
+    server = Serve("--config", str(config))
+    try:
+        server.wait_ready()
+        with smtplib.SMTP("localhost", ports["smtp"]) as s:
+            s.ehlo()
+            s.mail("a@remote.example")
+            assert s.rcpt("INFO@localhost")[0] == 250
+            assert s.rcpt("sales@localhost") == (550, b"5.1.1 No such user here")
+            assert s.data(b"Subject: one\r\n\r\nhi\r\n")[0] == 250
+        aliases.write_text("info@localhost: ann@localhost\nsales@localhost: ann@localhost\n")
+        server.signal(signal.SIGHUP)
+        server.wait_log("aliases reloaded")
+        with smtplib.SMTP("localhost", ports["smtp"]) as s:
+            assert (
+                s.sendmail("a@remote.example", ["sales@localhost"], b"Subject: two\r\n\r\n") == {}
+            )
+        # A broken file on SIGHUP keeps the table that works.
+        aliases.write_text("sales@localhost ann@localhost\n")
+        server.signal(signal.SIGHUP)
+        server.wait_log("aliases reload failed")
+        with smtplib.SMTP("localhost", ports["smtp"]) as s:
+            assert s.sendmail("a@remote.example", ["sales@localhost"], b"Subject: 3\r\n\r\n") == {}
+        assert server.stop() == 0
+    finally:
+        server.kill()
+    reindex = mailcore("store", "reindex", "--config", str(config))
+    assert reindex.stdout == "indexed 3 messages\n"
+    # `config check` reads the aliases file too, and names the line it cannot use.
+    assert main(["config", "check", str(config)]) == 1
+    assert capsys.readouterr().err == (
+        f"{config}: config error: aliases line 1 = 'sales@localhost ann@localhost': "
+        "expected ALIAS@DOMAIN: ACCOUNT@DOMAIN\n"
+    )

@@ -106,6 +106,7 @@ class LocalDeliveryHandler(Handler):
         relay: optional queue for non-local recipients.
         monitor: optional observer for logs and metrics.
         protocol: name used in logs and metrics (``smtp``, ``submission``).
+        aliases: extra ``alias -> account`` table (an aliases file).
     """
 
     def __init__(
@@ -116,8 +117,12 @@ class LocalDeliveryHandler(Handler):
         relay: Relayer | None = None,
         monitor: DeliveryMonitor | None = None,
         protocol: str = "smtp",
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         self.delivery = delivery
+        # Extra alias -> account table (lower-case keys), consulted after the
+        # account database; the caller may change it in place (SIGHUP).
+        self.aliases: Mapping[str, str] = aliases if aliases is not None else {}
         self.domains = frozenset(d.lower() for d in domains)
         self.relay = relay
         self.monitor = monitor
@@ -193,6 +198,10 @@ class LocalDeliveryHandler(Handler):
             # for writers) takes microseconds; a thread hop per RCPT costs
             # more than the query and adds a loop wake-up.
             account = self.delivery.accounts.lookup(address)
+            if account is None and self.aliases:
+                target = self.aliases.get(address.lower())
+                if target is not None:
+                    account = self.delivery.accounts.lookup(target)
             if account is None:
                 self._event(session, "reject", rcpt=address, reply="550 5.1.1")
                 return R.NO_SUCH_USER
