@@ -411,7 +411,8 @@ class MailServer:
     # ------------------------------------------------------------ lifecycle
 
     def _lock(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The directory holds password hashes and the TLS key: only its owner may enter.
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.data_dir / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -478,7 +479,9 @@ class MailServer:
                 try:
                     self.metrics_port = self.metrics.serve_http(host.strip("[]"), int(port))
                 except OSError as exc:
-                    raise _bind_error(Listener("smtp", host, int(port)), exc) from None
+                    raise ServeError(
+                        f"cannot serve metrics on {cfg.metrics}: {exc.strerror or exc}"
+                    ) from None
         except BaseException:
             await self.close()
             raise

@@ -101,6 +101,10 @@ def _cmd_user(args: argparse.Namespace, out: BinaryIO) -> int:
     except ConfigError as exc:
         print(f"mailcore user: {exc}", file=sys.stderr)
         return 2
+    from pathlib import Path
+
+    # The directory holds password hashes and the TLS key: only its owner may enter.
+    Path(args.data).mkdir(mode=0o700, parents=True, exist_ok=True)
     accounts = Accounts(args.data)
 
     async def with_store(account: str, create: bool) -> None:

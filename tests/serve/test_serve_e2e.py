@@ -59,6 +59,7 @@ def test_submit_read_restart(tmp_path: Path) -> None:
         summary = "".join(server.stdout)
         assert f"mailcore user add you@localhost --data {data}" in summary
         assert oct((data / "tls-key.pem").stat().st_mode & 0o777) == "0o600"
+        assert oct(data.stat().st_mode & 0o777) == "0o700"
         # `user add --config` finds the data directory through the config file.
         _add_user(config, "ann@localhost", "s3cret pass")
         ctx = _tls(data)

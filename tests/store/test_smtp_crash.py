@@ -124,7 +124,7 @@ def test_sigkill_never_loses_an_acknowledged_message(tmp_path: Path) -> None:
             for t in threads:
                 t.start()
             # Kill at a random moment, mid-transaction as often as not.
-            time.sleep(rng.uniform(0.2, 0.8))
+            time.sleep(rng.uniform(0.15, 0.6))
             child.send_signal(signal.SIGKILL)
             child.wait(10)
             for t in threads:
