@@ -8,6 +8,7 @@ import json
 import poplib
 import signal
 import smtplib
+import socket
 import ssl
 import urllib.request
 from email.message import EmailMessage
@@ -214,5 +215,36 @@ def test_sigterm_waits_for_a_message_in_flight(tmp_path: Path) -> None:
         assert code == 250
         reindex = mailcore("store", "reindex", "--config", str(config))
         assert reindex.returncode == 0 and reindex.stdout.strip() == "indexed 1 messages"
+    finally:
+        server.kill()
+
+
+def test_lmtp_and_pop2_listeners(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "mailcore.toml"
+    ports = write_config(config, data, [("lmtp", "none")])
+    _add_user(config, "ann@localhost", "pw")
+    pop2_port = free_port()
+    server = Serve("--config", str(config), "--pop2", f"127.0.0.1:{pop2_port}")
+    try:
+        printed = server.wait_ready()
+        assert printed["lmtp"] == ports["lmtp"] and printed["pop2"] == pop2_port
+        # LMTP (RFC 2033): one reply per accepted recipient after the dot.
+        with smtplib.LMTP("localhost", ports["lmtp"]) as lmtp:
+            refused = lmtp.sendmail(
+                "a@remote.example",
+                ["ann@localhost", "nobody@localhost"],
+                b"Subject: via LMTP\r\n\r\nhi\r\n",
+            )
+        assert refused == {"nobody@localhost": (550, b"5.1.1 No such user here")}
+        # POP2 (RFC 937), asked for with --pop2: HELO user password.
+        with socket.create_connection(("127.0.0.1", pop2_port), timeout=10) as sock:
+            reader = sock.makefile("rb")
+            assert reader.readline().startswith(b"+ POP2 ")
+            sock.sendall(b"HELO ann@localhost pw\r\n")
+            assert reader.readline() == b"#1 messages in folder\r\n"
+            sock.sendall(b"QUIT\r\n")
+            reader.close()
+        assert server.stop() == 0
     finally:
         server.kill()
