@@ -411,10 +411,15 @@ class MailServer:
     # ------------------------------------------------------------ lifecycle
 
     def _lock(self) -> None:
-        # The directory holds password hashes and the TLS key: only its owner may enter.
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.data_dir / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # The directory holds password hashes and the TLS key: only its owner may enter.
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ServeError(
+                f"cannot use the data directory {self.data_dir}: {exc.strerror or exc}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -531,6 +531,9 @@ def _cmd_serve(args: argparse.Namespace, out: BinaryIO) -> int:
             status = runner.run(server.run())
     except ServeError as exc:
         error = exc
+    except KeyboardInterrupt:
+        # Ctrl-C before the signal handlers were installed (during start-up).
+        status = 130
     finally:
         logs.stop()  # the log lines written so far come before the error message
         text.detach()

@@ -297,3 +297,16 @@ def test_aliases_file_is_read_at_start_and_on_sighup(
         f"{config}: config error: aliases line 1 = 'sales@localhost ann@localhost': "
         "expected ALIAS@DOMAIN: ACCOUNT@DOMAIN\n"
     )
+
+
+def test_unusable_data_directory_gives_a_clear_message(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the data directory should be\n")
+    result = mailcore(
+        "serve", "--data", str(blocker / "data"), "--smtp", f"127.0.0.1:{free_port()}"
+    )
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        f"mailcore serve: cannot use the data directory {blocker / 'data'}: Not a directory\n"
+    )
+    assert "Traceback" not in result.stderr
