@@ -231,13 +231,18 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     serve.add_argument("--messages", type=int, default=2000, help="messages per run")
     serve.add_argument("--sessions", type=int, default=20, help="parallel sessions")
     serve.add_argument("--size", type=int, default=4096, help="payload size in bytes")
+    serve.add_argument(
+        "--repeat", type=int, default=3, help="runs per server, taking turns; the best is kept"
+    )
     serve.set_defaults(handler=_cmd_bench_serve)
 
 
 def _cmd_bench_serve(args: argparse.Namespace, out: BinaryIO) -> int:
     from mailcore.bench import serve as area
 
-    results = area.run(args.size, messages=args.messages, sessions=args.sessions)
+    results = area.run(
+        args.size, messages=args.messages, sessions=args.sessions, repeat=args.repeat
+    )
     out.write(area.format_table(results).encode() + b"\n")
     out.flush()
     return 0

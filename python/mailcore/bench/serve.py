@@ -328,17 +328,33 @@ def run_postfix(size: int, *, messages: int, sessions: int) -> ServeResult:
 
 
 def run(
-    size: int = 4096, *, messages: int = 2000, sessions: int = 20, uvloop: bool | None = None
+    size: int = 4096,
+    *,
+    messages: int = 2000,
+    sessions: int = 20,
+    uvloop: bool | None = None,
+    repeat: int = 1,
 ) -> list[ServeResult]:
-    """mailcore (asyncio, and uvloop when installed) and Postfix, in the same run."""
+    """mailcore (asyncio, and uvloop when installed) and Postfix, in the same run.
+
+    With ``repeat`` > 1 the servers take turns ``repeat`` times and each keeps
+    its best run: on a shared machine, other jobs only ever slow a run down.
+    """
     loops = ["asyncio"]
     if uvloop if uvloop is not None else uvloop_available():
         loops.append("uvloop")
-    results = [
-        run_mailcore(size, messages=messages, sessions=sessions, loop=loop) for loop in loops
-    ]
-    results.append(run_postfix(size, messages=messages, sessions=sessions))
-    return results
+    best: dict[str, ServeResult] = {}
+
+    def keep(result: ServeResult) -> None:
+        key = f"{result.server}/{result.loop}"
+        if key not in best or result.per_second > best[key].per_second:
+            best[key] = result
+
+    for _ in range(repeat):
+        for loop in loops:
+            keep(run_mailcore(size, messages=messages, sessions=sessions, loop=loop))
+        keep(run_postfix(size, messages=messages, sessions=sessions))
+    return list(best.values())
 
 
 def format_table(results: Sequence[ServeResult]) -> str:
