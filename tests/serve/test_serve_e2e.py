@@ -146,7 +146,7 @@ def test_submit_read_restart(tmp_path: Path) -> None:
 def test_json_logs_and_metrics(tmp_path: Path) -> None:
     data = tmp_path / "data"
     config = tmp_path / "mailcore.toml"
-    write_config(config, data, [("smtp", "none"), ("submission", "starttls")])
+    write_config(config, data, [("smtp", "none"), ("submission", "starttls"), ("pop3", "implicit")])
     metrics_port = free_port()
     _add_user(config, "ann@localhost", "pw")
     server = Serve(
@@ -164,7 +164,12 @@ def test_json_logs_and_metrics(tmp_path: Path) -> None:
             s.starttls(context=_tls(data))
             with pytest.raises(smtplib.SMTPAuthenticationError):
                 s.login("ann@localhost", "nope")
-        server.wait_log('"event": "auth-failed"')
+        pop = poplib.POP3_SSL("localhost", ports["pop3s"], context=_tls(data))
+        pop.user("ann@localhost")
+        with pytest.raises(poplib.error_proto):
+            pop.pass_("wrong")
+        pop.close()
+        server.wait_log('"protocol": "pop3", "event": "disconnect"')
         records = [json.loads(line) for line in server.stderr]
         message = next(r for r in records if r.get("event") == "message")
         assert message["to"] == "<ann@localhost>" and message["from"] == "<a@remote.example>"
@@ -180,6 +185,9 @@ def test_json_logs_and_metrics(tmp_path: Path) -> None:
         # smtplib tries PLAIN, then LOGIN: two failed logins.
         assert 'mailcore_auth_failures_total{protocol="submission"} 2.0' in text
         assert 'mailcore_delivery_seconds_count{protocol="smtp"} 1.0' in text
+        assert 'mailcore_connections_total{protocol="pop3"} 1.0' in text
+        assert 'mailcore_auth_failures_total{protocol="pop3"} 1.0' in text
+        assert 'mailcore_sessions{protocol="pop3"} 0.0' in text
         assert "mailcore_queue_size 0.0" in text
         assert server.stop() == 0
     finally:
