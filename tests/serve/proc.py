@@ -32,7 +32,9 @@ def write_config(
     The name is the protocol, with an ``s`` appended for implicit TLS.
     """
     ports: dict[str, int] = {}
-    lines = [f'data_dir = "{data}"', extra]
+    # Failed logins are slowed down by seconds in production; not in tests.
+    fast = "[limits.smtp]\nauth_failure_delay = 0.01\n[limits.pop3]\nfailed_login_delay = 0.01"
+    lines = [f'data_dir = "{data}"', extra, fast]
     for protocol, tls in listeners:
         port = free_port()
         ports[protocol + ("s" if tls == "implicit" else "")] = port
