@@ -13,7 +13,8 @@ BAD_CONFIGS = [
     (
         'colour = "blue"',
         "config error: colour = 'blue': expected one of the known keys: "
-        "auth, data_dir, domains, hostname, limits, listener, log, metrics, relay, tls",
+        "aliases, auth, data_dir, domains, hostname, limits, listener, log, metrics, relay, "
+        "shutdown_timeout, tls",
     ),
     ("hostname = 5", "config error: hostname = 5: expected a non-empty string"),
     ("domains = []", "config error: domains = []: expected at least one local domain"),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 from mailcore import __version__
+from mailcore.config import Config, ConfigError
 from mailcore.errors import CoreError
 
 __all__ = ["main"]
@@ -95,6 +96,15 @@ def _cmd_user(args: argparse.Namespace, out: BinaryIO) -> int:
     from mailcore.auth.accounts import AccountError, Accounts
     from mailcore.store.maildir import MaildirStore
 
+    try:
+        args.data = _data_dir(args)
+    except ConfigError as exc:
+        print(f"mailcore user: {exc}", file=sys.stderr)
+        return 2
+    from pathlib import Path
+
+    # The directory holds password hashes and the TLS key: only its owner may enter.
+    Path(args.data).mkdir(mode=0o700, parents=True, exist_ok=True)
     accounts = Accounts(args.data)
 
     async def with_store(account: str, create: bool) -> None:
@@ -140,6 +150,11 @@ def _cmd_store(args: argparse.Namespace, out: BinaryIO) -> int:
 
     from mailcore.store.maildir import reindex
 
+    try:
+        args.data = _data_dir(args)
+    except ConfigError as exc:
+        print(f"mailcore store: {exc}", file=sys.stderr)
+        return 2
     count = asyncio.run(reindex(args.data))
     out.write(f"indexed {count} messages\n".encode())
     out.flush()
@@ -148,9 +163,23 @@ def _cmd_store(args: argparse.Namespace, out: BinaryIO) -> int:
 
 def _data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data", default="./mailcore-data", help="data directory (default ./mailcore-data)"
+        "--data",
+        help="data directory (default: the config file's data_dir, else ./mailcore-data)",
     )
-    parser.add_argument("--config", help="configuration file (accepted; not read yet)")
+    parser.add_argument("--config", help="configuration file (TOML) whose data_dir is used")
+
+
+def _data_dir(args: argparse.Namespace) -> str:
+    """--data, else the data_dir of --config, else ./mailcore-data."""
+    if args.data is not None:
+        return str(args.data)
+    if args.config is not None:
+        from pathlib import Path
+
+        from mailcore.config import load_config
+
+        return str(load_config(Path(args.config)).data_dir)
+    return "./mailcore-data"
 
 
 def _cmd_bench_smtp(args: argparse.Namespace, out: BinaryIO) -> int:
@@ -211,6 +240,18 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     imap.add_argument("--messages", type=int, default=10_000, help="messages in the mailbox")
     imap.add_argument("--repeat", type=int, default=5, help="timed runs; the median is kept")
     imap.set_defaults(handler=_cmd_bench_imap)
+    serve = areas.add_parser(
+        "serve",
+        help="the whole path: smtp-source into mailcore serve with durable local delivery, "
+        "against Postfix delivering into a Maildir",
+    )
+    serve.add_argument("--messages", type=int, default=2000, help="messages per run")
+    serve.add_argument("--sessions", type=int, default=20, help="parallel sessions")
+    serve.add_argument("--size", type=int, default=4096, help="payload size in bytes")
+    serve.add_argument(
+        "--repeat", type=int, default=3, help="runs per server, taking turns; the best is kept"
+    )
+    serve.set_defaults(handler=_cmd_bench_serve)
 
 
 def _cmd_bench_pop3(args: argparse.Namespace, out: BinaryIO) -> int:
@@ -234,6 +275,17 @@ def _cmd_bench_imap(args: argparse.Namespace, out: BinaryIO) -> int:
 
     results = bench.run(args.messages, args.repeat)
     out.write(bench.format_table(results, args.messages).encode() + b"\n")
+    out.flush()
+    return 0
+
+
+def _cmd_bench_serve(args: argparse.Namespace, out: BinaryIO) -> int:
+    from mailcore.bench import serve as area
+
+    results = area.run(
+        args.size, messages=args.messages, sessions=args.sessions, repeat=args.repeat
+    )
+    out.write(area.format_table(results).encode() + b"\n")
     out.flush()
     return 0
 
@@ -304,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(store)
     store.set_defaults(handler=_cmd_store)
     _add_bench(sub)
+    _add_serve_parsers(sub)
     return parser
 
 
@@ -415,3 +468,189 @@ def _add_send_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     send.add_argument("--auth", metavar="USER", help="log in as USER")
     send.add_argument("--lmtp", action="store_true", help="speak LMTP (LHLO) instead of SMTP")
     send.set_defaults(handler=_cmd_send)
+
+
+# ------------------------------------------------------- serve and config ---
+
+
+def _listener_flag(value: str) -> tuple[str, int]:
+    from mailcore.config import parse_hostport
+
+    try:
+        return parse_hostport("ADDR:PORT", value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# flag -> (protocol, TLS mode): the plain listeners replace the file's
+# listener of that protocol, the implicit-TLS twins are added.
+_LISTENER_FLAGS = {
+    "smtp": ("smtp", "starttls"),
+    "submission": ("submission", "starttls"),
+    "submissions": ("submission", "implicit"),
+    "lmtp": ("lmtp", "none"),
+    "pop3": ("pop3", "starttls"),
+    "pop3s": ("pop3", "implicit"),
+    "pop2": ("pop2", "none"),
+    "imap": ("imap", "starttls"),
+    "imaps": ("imap", "implicit"),
+}
+
+
+def serve_config(args: argparse.Namespace) -> Config:
+    """The configuration of ``mailcore serve``: the file (if any), then the flags over it."""
+    from pathlib import Path
+
+    from mailcore.config import Listener, load_config, parse_hostport
+
+    cfg = load_config(Path(args.config) if args.config else None)
+    changes: dict[str, object] = {}
+    if args.data is not None:
+        changes["data_dir"] = Path(args.data)
+    if args.domain:
+        changes["domains"] = tuple(d.lower() for d in args.domain)
+    if args.hostname is not None:
+        changes["hostname"] = args.hostname
+    if (args.tls_cert is None) != (args.tls_key is None):
+        missing = "--tls-key" if args.tls_cert else "--tls-cert"
+        raise ConfigError(missing, None, "a certificate and a key, both or neither")
+    if args.tls_cert is not None:
+        changes["tls_cert"] = Path(args.tls_cert).resolve()
+        changes["tls_key"] = Path(args.tls_key).resolve()
+    if args.log_format is not None:
+        changes["log_format"] = args.log_format
+    if args.metrics is not None:
+        host, port = parse_hostport("--metrics", args.metrics)
+        changes["metrics"] = f"{host}:{port}"
+    listeners = list(cfg.listeners)
+    for flag, (protocol, tls) in _LISTENER_FLAGS.items():
+        where = getattr(args, flag)
+        if where is None:
+            continue
+        new = Listener(protocol, where[0], where[1], tls)  # type: ignore[arg-type]
+        same = [i for i, lst in enumerate(listeners) if lst.protocol == protocol and lst.tls == tls]
+        if same and tls != "implicit":
+            listeners[same[0]] = new
+        else:
+            listeners.append(new)
+    seen: dict[tuple[str, int], str] = {}
+    for lst in listeners:
+        key = (lst.address, lst.port)
+        if key in seen:
+            raise ConfigError(
+                f"--{lst.protocol}",
+                f"{lst.address}:{lst.port}",
+                f"a port not used by another listener ({seen[key]})",
+            )
+        seen[key] = lst.protocol
+    changes["listeners"] = tuple(listeners)
+    return cfg.with_overrides(**changes)
+
+
+def _cmd_serve(args: argparse.Namespace, out: BinaryIO) -> int:
+    import asyncio
+    import io
+
+    from mailcore.app import MailServer, ServeError
+    from mailcore.logs import setup_logging
+
+    try:
+        cfg = serve_config(args)
+    except ConfigError as exc:
+        print(f"mailcore serve: {exc}", file=sys.stderr)
+        return 2
+    logs = setup_logging(cfg.log_format, cfg.log_level)
+    text = io.TextIOWrapper(out, encoding="utf-8", line_buffering=True, write_through=True)
+    server = MailServer(cfg, out=text)
+    factory = None
+    if args.event_loop != "asyncio":
+        try:
+            import uvloop  # type: ignore[import-not-found, unused-ignore]
+
+            factory = uvloop.new_event_loop
+        except ImportError:
+            if args.event_loop == "uvloop":
+                print("mailcore serve: uvloop is not installed", file=sys.stderr)
+                return 2
+    error: ServeError | None = None
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            status = runner.run(server.run())
+    except ServeError as exc:
+        error = exc
+    except KeyboardInterrupt:
+        # Ctrl-C before the signal handlers were installed (during start-up).
+        status = 130
+    finally:
+        logs.stop()  # the log lines written so far come before the error message
+        text.detach()
+    if error is not None:
+        print(f"mailcore serve: {error}", file=sys.stderr)
+        return 1
+    return status
+
+
+def _cmd_config(args: argparse.Namespace, out: BinaryIO) -> int:
+    from pathlib import Path
+
+    from mailcore.config import example_config, load_aliases, load_config
+
+    if args.action == "example":
+        out.write(example_config().encode() + b"\n")
+        out.flush()
+        return 0
+    if args.file is None:
+        print("mailcore config check: a FILE is required", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(Path(args.file))
+        if cfg.aliases is not None:
+            load_aliases(cfg.aliases)
+    except ConfigError as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 1
+    listeners = ", ".join(f"{lst.protocol} {lst.address}:{lst.port}" for lst in cfg.listeners)
+    out.write(f"{args.file}: OK ({listeners})\n".encode())
+    out.flush()
+    return 0
+
+
+def _add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="run the mail server (SMTP, submission, POP3, IMAP; POP2 and LMTP when asked)",
+        description="Run SMTP (MX-style local delivery), submission (STARTTLS and AUTH "
+        "required), POP3 and IMAP on one store. With no arguments: data in ./mailcore-data, "
+        "127.0.0.1, ports 2525, 5587, 1110, 1143, a self-signed certificate. Flags override "
+        "the config file. SIGHUP reloads the certificate, SIGTERM stops gracefully.",
+    )
+    serve.add_argument("--config", help="configuration file (TOML; see `mailcore config example`)")
+    serve.add_argument("--data", help="data directory (default ./mailcore-data)")
+    serve.add_argument(
+        "--domain", action="append", help="a local domain (repeat for several; default localhost)"
+    )
+    serve.add_argument("--hostname", help="name used in greetings and Received: headers")
+    for flag, (protocol, tls) in _LISTENER_FLAGS.items():
+        what = f"{protocol} listener" + (", implicit TLS" if tls == "implicit" else "")
+        serve.add_argument(f"--{flag}", type=_listener_flag, metavar="ADDR:PORT", help=what)
+    serve.add_argument("--tls-cert", metavar="FILE", help="certificate chain (PEM)")
+    serve.add_argument("--tls-key", metavar="FILE", help="private key (PEM)")
+    serve.add_argument("--log-format", choices=("text", "json"), help="log line format")
+    serve.add_argument(
+        "--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics over HTTP here"
+    )
+    serve.add_argument(
+        "--event-loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="auto (default): uvloop when installed, else asyncio",
+    )
+    serve.set_defaults(handler=_cmd_serve)
+
+    config = sub.add_parser(
+        "config",
+        help="check a configuration file, or print a commented example of every key",
+    )
+    config.add_argument("action", choices=("check", "example"))
+    config.add_argument("file", nargs="?", help="check: the file to validate")
+    config.set_defaults(handler=_cmd_config)

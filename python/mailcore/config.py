@@ -33,6 +33,7 @@ __all__ = [
     "ConfigError",
     "Listener",
     "example_config",
+    "load_aliases",
     "load_config",
     "parse_config",
 ]
@@ -101,6 +102,10 @@ class Config:
     log_level: str = "info"
     # "ADDR:PORT" of the Prometheus metrics listener, or None for none.
     metrics: str | None = None
+    # A file of "alias: account" lines, read at start and on SIGHUP (None: none).
+    aliases: Path | None = None
+    # SIGTERM: how long messages in flight may take before sessions are cut.
+    shutdown_timeout: float = 10.0
     limits: Limits = field(default_factory=Limits)
 
     def with_overrides(self, **changes: Any) -> Config:
@@ -124,6 +129,8 @@ _TOP_KEYS = {
     "log",
     "metrics",
     "limits",
+    "shutdown_timeout",
+    "aliases",
 }
 
 
@@ -337,6 +344,13 @@ def parse_config(data: Mapping[str, object], *, base_dir: Path | None = None) ->
             changes["metrics"] = f"{host}:{port}"
     if "limits" in data:
         changes["limits"] = _parse_limits(data["limits"])
+    if "aliases" in data:
+        changes["aliases"] = path("aliases", data["aliases"])
+    if "shutdown_timeout" in data:
+        value = data["shutdown_timeout"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError("shutdown_timeout", value, "a positive number of seconds")
+        changes["shutdown_timeout"] = float(value)
     return cfg.with_overrides(**changes)
 
 
@@ -367,6 +381,11 @@ def example_config() -> str:
         'hostname = "localhost"',
         "# Domains whose mail is delivered to local mailboxes.",
         'domains = ["localhost"]',
+        "# Extra aliases, one 'alias@domain: account@domain' per line ('#' starts a comment);",
+        "# read at start and on SIGHUP, besides those made with `mailcore user add --alias-of`.",
+        '# aliases = "aliases.txt"',
+        "# On SIGTERM: seconds that messages in flight may take before sessions are cut.",
+        "shutdown_timeout = 10.0",
         "",
         "# Certificate and key (PEM). Without them a self-signed pair is made in data_dir.",
         "# [tls]",
@@ -420,3 +439,28 @@ def example_config() -> str:
             lines.append(f"{f.name} = {text}")
         lines.append("")
     return "\n".join(lines)
+
+
+def load_aliases(path: Path) -> dict[str, str]:
+    """Read an aliases file: ``alias@domain: account@domain`` per line, ``#`` comments.
+
+    Raises :class:`ConfigError` naming the line that cannot be used.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "UTF-8 text"
+        raise ConfigError("aliases", str(path), f"a readable file ({reason})") from None
+    table: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        alias, sep, account = (part.strip() for part in line.partition(":"))
+        if not sep or not _ADDRESS.fullmatch(alias) or not _ADDRESS.fullmatch(account):
+            raise ConfigError(f"aliases line {number}", raw.strip(), "ALIAS@DOMAIN: ACCOUNT@DOMAIN")
+        table[alias.lower()] = account.lower()
+    return table
+
+
+_ADDRESS = re.compile(r"[^@\s:]+@[^@\s:]+")

@@ -1,0 +1,33 @@
+"""The whole path, messages/s: smtp-source into ``mailcore serve`` with durable local
+delivery, against a private Postfix instance delivering into a Maildir, same run.
+
+Untimed (the normal test run) it sends a few messages through both, so the
+harness (config, user, Postfix instance, counting delivered files) stays
+tested; ``pytest benches/bench_serve.py --benchmark-enable`` or
+``mailcore bench serve`` does the real run. benches/README.md has the table.
+"""
+
+from __future__ import annotations
+
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from mailcore.bench import serve
+
+
+def test_serve_throughput_against_postfix(benchmark: BenchmarkFixture) -> None:
+    messages = 20 if benchmark.disabled else 2000
+    results: list[serve.ServeResult] = []
+
+    def once() -> None:
+        results.clear()
+        results.extend(serve.run(4096, messages=messages, sessions=20, uvloop=False))
+
+    benchmark.pedantic(once, rounds=1, iterations=1)  # type: ignore[no-untyped-call]
+    mailcore, postfix = results
+    assert mailcore.server == "mailcore serve" and postfix.server.startswith("postfix")
+    assert mailcore.messages == postfix.messages == messages
+    assert mailcore.seconds > 0 and postfix.seconds > 0
+    table = serve.format_table(results)
+    assert table.count("\n") == 3
+    benchmark.extra_info["table"] = table
+    benchmark.extra_info["ratio_vs_postfix"] = mailcore.per_second / postfix.per_second

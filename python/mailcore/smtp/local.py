@@ -1,0 +1,273 @@
+"""The SMTP handler of ``mailcore serve``: local delivery, relaying only through a hook.
+
+:class:`LocalDeliveryHandler` accepts a recipient when its domain is local and
+the address is a user or an alias (``550 5.1.1 No such user here`` otherwise,
+as in RFC 5321's own example), and refuses a recipient in any other domain
+with ``554 5.7.1 Relay access denied`` unless a :class:`Relayer` is plugged in
+and allows this client to relay. After the final dot it stores one copy per
+local account through :class:`~mailcore.delivery.LocalDelivery` (which adds
+``Delivered-To:`` and returns only once every copy is fsynced and indexed),
+hands the non-local recipients to the relayer, and only then answers 250.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mailcore.delivery import LocalDelivery
+from mailcore.smtp import replies as R
+from mailcore.smtp.handlers import Envelope, Handler, Session
+from mailcore.smtp.replies import Reply
+
+__all__ = [
+    "DeliveryMonitor",
+    "LocalDeliveryHandler",
+    "MessageRecord",
+    "Relayer",
+    "new_queue_id",
+]
+
+_log = logging.getLogger(__name__)
+_RECEIVED_ID = re.compile(rb"\A[^\r\n]*(?:\r\n[ \t][^\r\n]*)*? id ([0-9A-Za-z]+)")
+
+
+class Relayer(Protocol):
+    """What the relay part (``mailcore.relay``) offers this handler."""
+
+    def may_relay(self, session: Session) -> bool:
+        """Whether this client may send to non-local recipients (network or AUTH)."""
+        ...
+
+    async def enqueue(self, envelope: Envelope, data: bytes) -> str:
+        """Queue ``data`` durably for ``envelope``'s recipients; return the queue id.
+
+        The handler passes an envelope holding only the non-local recipients.
+        Must return only once the queue entry survives a crash: the client
+        gets its 250 right after.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One message's outcome, for the log line and the metrics."""
+
+    protocol: str
+    queue_id: str
+    peer: str
+    mail_from: str
+    recipients: tuple[str, ...]
+    size: int
+    result: str
+    """``delivered``, ``queued``, ``delivered+queued`` or ``failed``."""
+    reply: str
+    seconds: float
+
+
+class DeliveryMonitor(Protocol):
+    """Receives session events and message records (logs and metrics)."""
+
+    def session_event(self, protocol: str, event: str, peer: str, **fields: object) -> None:
+        """A connection opened or closed, a client authenticated, a recipient was refused."""
+        ...
+
+    def message(self, record: MessageRecord) -> None:
+        """A message was delivered, queued or failed."""
+        ...
+
+
+def new_queue_id() -> str:
+    """A short random queue id (12 hex digits), as the server's Received: field has."""
+    return secrets.token_hex(6)
+
+
+@dataclass
+class _Txn:
+    """What RCPT learned about one envelope."""
+
+    accounts: list[str] = field(default_factory=list)
+    remote: list[str] = field(default_factory=list)
+    started: float = 0.0
+
+
+class LocalDeliveryHandler(Handler):
+    """Deliver to local mailboxes; refuse relaying unless a :class:`Relayer` allows it.
+
+    Args:
+        delivery: resolves addresses and stores copies durably.
+        domains: the local domains (case-insensitive).
+        relay: optional queue for non-local recipients.
+        monitor: optional observer for logs and metrics.
+        protocol: name used in logs and metrics (``smtp``, ``submission``).
+        aliases: extra ``alias -> account`` table (an aliases file).
+    """
+
+    def __init__(
+        self,
+        delivery: LocalDelivery,
+        domains: Iterable[str],
+        *,
+        relay: Relayer | None = None,
+        monitor: DeliveryMonitor | None = None,
+        protocol: str = "smtp",
+        aliases: Mapping[str, str] | None = None,
+    ) -> None:
+        self.delivery = delivery
+        # Extra alias -> account table (lower-case keys), consulted after the
+        # account database; the caller may change it in place (SIGHUP).
+        self.aliases: Mapping[str, str] = aliases if aliases is not None else {}
+        self.domains = frozenset(d.lower() for d in domains)
+        self.relay = relay
+        self.monitor = monitor
+        self.protocol = protocol
+        # Envelope is an unhashable dataclass: keep per-transaction state by
+        # id() and drop it when the server discards the envelope.
+        self._txns: dict[int, _Txn] = {}
+        #: False while the server shuts down: new connections get 421.
+        self.accepting = True
+        #: Sessions (by id) inside a transaction: from MAIL to its reply, RSET or end.
+        #: Graceful shutdown waits for them, within a bound.
+        self.busy: set[int] = set()
+
+    def _txn(self, envelope: Envelope) -> _Txn:
+        key = id(envelope)
+        txn = self._txns.get(key)
+        if txn is None:
+            txn = _Txn(started=time.monotonic())
+            self._txns[key] = txn
+            weakref.finalize(envelope, self._txns.pop, key, None)
+        return txn
+
+    def is_local(self, address: str) -> bool:
+        """Whether ``address`` is in one of the local domains."""
+        return address.rpartition("@")[2].lower() in self.domains
+
+    def _event(self, session: Session, event: str, **fields: object) -> None:
+        if self.monitor is not None:
+            self.monitor.session_event(
+                self.protocol, event, f"{session.peer[0]}:{session.peer[1]}", **fields
+            )
+
+    async def handle_connect(self, session: Session) -> Reply:
+        """Greet, and note the connection."""
+        self._event(session, "connect")
+        if not self.accepting:
+            return R.SHUTTING_DOWN
+        return await super().handle_connect(session)
+
+    async def handle_close(self, session: Session) -> None:
+        """Note the end of the connection."""
+        self.busy.discard(id(session))
+        self._event(session, "disconnect")
+
+    async def handle_RSET(self, session: Session) -> None:
+        """The transaction is over."""
+        self.busy.discard(id(session))
+
+    async def handle_DATA_abort(self, session: Session, envelope: Envelope, reply: Reply) -> None:
+        """The body was refused: the transaction is over."""
+        self.busy.discard(id(session))
+        await super().handle_DATA_abort(session, envelope, reply)
+
+    async def handle_AUTH(self, session: Session, account: str) -> None:
+        """Note a successful login."""
+        self._event(session, "auth", account=account)
+
+    async def handle_MAIL(
+        self, session: Session, envelope: Envelope, address: str, params: Mapping[str, str | None]
+    ) -> Reply:
+        """Accept any sender; start timing the transaction."""
+        self._txn(envelope).started = time.monotonic()
+        self.busy.add(id(session))
+        return R.SENDER_OK
+
+    async def handle_RCPT(
+        self, session: Session, envelope: Envelope, address: str, params: Mapping[str, str | None]
+    ) -> Reply:
+        """Local user or alias: 250; unknown local: 550 5.1.1; elsewhere: relay or 554 5.7.1."""
+        txn = self._txn(envelope)
+        if self.is_local(address):
+            # A read of the accounts database (SQLite WAL: readers never wait
+            # for writers) takes microseconds; a thread hop per RCPT costs
+            # more than the query and adds a loop wake-up.
+            account = self.delivery.accounts.lookup(address)
+            if account is None and self.aliases:
+                target = self.aliases.get(address.lower())
+                if target is not None:
+                    account = self.delivery.accounts.lookup(target)
+            if account is None:
+                self._event(session, "reject", rcpt=address, reply="550 5.1.1")
+                return R.NO_SUCH_USER
+            txn.accounts.append(account)
+            return R.RECIPIENT_OK
+        if self.relay is not None and self.relay.may_relay(session):
+            txn.remote.append(address)
+            return R.RECIPIENT_OK
+        self._event(session, "reject", rcpt=address, reply="554 5.7.1")
+        return R.RELAY_DENIED
+
+    async def handle_DATA_end(self, session: Session, envelope: Envelope) -> Reply:
+        """Store every local copy and queue the rest; 250 only when all are durable."""
+        try:
+            return await self._deliver(session, envelope)
+        finally:
+            self.busy.discard(id(session))
+
+    async def handle_LMTP_DATA(self, session: Session, envelope: Envelope) -> list[Reply]:
+        """LMTP: one reply per recipient; they share the outcome of the one delivery."""
+        reply = await self.handle_DATA_end(session, envelope)
+        return [reply] * len(envelope.recipients)
+
+    def _remote_part(self, envelope: Envelope) -> Envelope:
+        """The same transaction with only the recipients outside the local domains."""
+        remote = Envelope()
+        remote.set_mail(envelope.mail_from or "", envelope.mail_params)
+        remote.recipients = [r for r in envelope.recipients if not self.is_local(r.address)]
+        return remote
+
+    async def _deliver(self, session: Session, envelope: Envelope) -> Reply:
+        txn = self._txns.pop(id(envelope), None) or _Txn(started=time.monotonic())
+        data = envelope.content
+        # The server's Received: field (the first line of the body it hands
+        # over) names an id: reuse it, so the 250, the log line and the
+        # stored message all carry the same one.
+        found = _RECEIVED_ID.search(data, 0, 512)
+        queue_id = found.group(1).decode() if found else new_queue_id()
+        results: list[str] = []
+        try:
+            if txn.accounts:
+                await self.delivery.deliver(txn.accounts, data)
+                results.append("delivered")
+            if txn.remote:
+                assert self.relay is not None  # remote recipients exist only with a relayer
+                queue_id = await self.relay.enqueue(self._remote_part(envelope), data)
+                results.append("queued")
+        except Exception:  # noqa: BLE001 - any store or queue failure is a 451: the client retries
+            _log.exception("delivery of %s failed", queue_id)
+            reply = R.LOCAL_ERROR
+            result = "failed"
+        else:
+            reply = Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
+            result = "+".join(results) or "delivered"
+        if self.monitor is not None:
+            self.monitor.message(
+                MessageRecord(
+                    protocol=self.protocol,
+                    queue_id=queue_id,
+                    peer=session.peer[0],
+                    mail_from=envelope.mail_from or "",
+                    recipients=tuple(envelope.rcpt_tos),
+                    size=len(data),
+                    result=result,
+                    reply=f"{reply.code} {reply.enhanced or ''}".strip(),
+                    seconds=time.monotonic() - txn.started,
+                )
+            )
+        return reply

@@ -1,0 +1,153 @@
+"""LocalDeliveryHandler over real TCP: which recipients are accepted, what lands in the INBOX."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from argon2 import PasswordHasher
+
+from mailcore.auth.accounts import Accounts
+from mailcore.delivery import LocalDelivery
+from mailcore.smtp.handlers import Envelope, Session
+from mailcore.smtp.local import LocalDeliveryHandler, MessageRecord
+from mailcore.smtp.server import SMTPServer
+from mailcore.store import MaildirStore
+
+BODY = b"From: a@remote.example\r\nSubject: hi\r\n\r\nline 1\r\n..dot stays\r\n"
+
+
+class QueueRelayer:
+    """A stand-in for mailcore.relay: allows one client address, keeps what it is given."""
+
+    def __init__(self, allowed: str) -> None:
+        self.allowed = allowed
+        self.queued: list[tuple[list[str], bytes]] = []
+
+    def may_relay(self, session: Session) -> bool:
+        return session.peer[0] == self.allowed
+
+    async def enqueue(self, envelope: Envelope, data: bytes) -> str:
+        self.queued.append((envelope.rcpt_tos, data))
+        return "Q1"
+
+
+class Records:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.messages: list[MessageRecord] = []
+
+    def session_event(self, protocol: str, event: str, peer: str, **fields: object) -> None:
+        self.events.append((protocol, event))
+
+    def message(self, record: MessageRecord) -> None:
+        self.messages.append(record)
+
+
+async def _talk(port: int, lines: list[bytes]) -> list[bytes]:
+    """Send each line, read one reply (all its lines) per line; return the last reply lines."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    replies: list[bytes] = []
+
+    async def reply() -> bytes:
+        out = b""
+        while True:
+            line = await reader.readline()
+            out += line
+            if line[3:4] != b"-":
+                return out
+
+    replies.append(await reply())
+    for line in lines:
+        writer.write(line)
+        await writer.drain()
+        replies.append(await reply())
+    writer.close()
+    await writer.wait_closed()
+    return replies
+
+
+def _accounts(tmp: Path) -> Accounts:
+    acc = Accounts(tmp, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    acc.add_user("ann@example.org", "pw")
+    acc.add_user("ben@example.org", "pw")
+    acc.add_alias("info@example.org", "ann@example.org")
+    return acc
+
+
+async def test_recipients_delivery_and_replies(tmp_path: Path) -> None:
+    accounts = _accounts(tmp_path)
+    records = Records()
+    async with MaildirStore(tmp_path) as store:
+        handler = LocalDeliveryHandler(
+            LocalDelivery(store, accounts), ["example.org"], monitor=records
+        )
+        async with SMTPServer(handler, hostname="mx.example.org") as server:
+            replies = await _talk(
+                server.port,
+                [
+                    b"EHLO client.example\r\n",
+                    b"MAIL FROM:<a@remote.example>\r\n",
+                    b"RCPT TO:<nobody@example.org>\r\n",
+                    b"RCPT TO:<someone@elsewhere.example>\r\n",
+                    b"RCPT TO:<ANN@example.org>\r\n",
+                    b"RCPT TO:<info@example.org>\r\n",
+                    b"RCPT TO:<ben@EXAMPLE.org>\r\n",
+                    b"DATA\r\n",
+                    BODY + b".\r\n",
+                    b"QUIT\r\n",
+                ],
+            )
+        assert replies[3] == b"550 5.1.1 No such user here\r\n"
+        assert replies[4] == b"554 5.7.1 Relay access denied\r\n"
+        assert replies[5] == replies[6] == replies[7] == b"250 2.1.5 Recipient OK\r\n"
+        assert replies[9].startswith(b"250 2.0.0 Ok: queued as ")
+        queue_id = replies[9].split()[-1].decode()
+        for account in ("ann@example.org", "ben@example.org"):
+            # ann is named twice (directly and by alias) and gets one copy.
+            metas = await store.messages(account, "INBOX")
+            assert len(metas) == 1
+            data = b"".join([c async for c in store.read(account, "INBOX", metas[0].uid)])
+            head = f"Delivered-To: {account}\r\nReceived: from client.example".encode()
+            assert data.startswith(head)
+            assert data.endswith(b"\r\n" + BODY.replace(b"\r\n..dot", b"\r\n.dot"))
+            # The id in the 250 reply is the one in the Received: field.
+            assert f" id {queue_id};".encode() in data[: data.index(b"\r\nFrom: ")]
+    accounts.close()
+    assert [m.queue_id for m in records.messages] == [queue_id]
+    rec = records.messages[0]
+    assert rec.result == "delivered" and rec.reply == "250 2.0.0"
+    assert rec.recipients == ("ANN@example.org", "info@example.org", "ben@EXAMPLE.org")
+    assert rec.mail_from == "a@remote.example" and rec.size > len(BODY)
+    assert ("smtp", "connect") in records.events and ("smtp", "reject") in records.events
+
+
+async def test_relayer_takes_non_local_recipients_from_allowed_clients(tmp_path: Path) -> None:
+    accounts = _accounts(tmp_path)
+    async with MaildirStore(tmp_path) as store:
+        for allowed, expect in (("127.0.0.1", b"250 2.1.5"), ("192.0.2.1", b"554 5.7.1")):
+            relay = QueueRelayer(allowed)
+            handler = LocalDeliveryHandler(
+                LocalDelivery(store, accounts), ["example.org"], relay=relay
+            )
+            async with SMTPServer(handler) as server:
+                replies = await _talk(
+                    server.port,
+                    [
+                        b"EHLO c\r\n",
+                        b"MAIL FROM:<ann@example.org>\r\n",
+                        b"RCPT TO:<far@elsewhere.example>\r\n",
+                        b"RCPT TO:<ben@example.org>\r\n",
+                        b"DATA\r\n",
+                        BODY + b".\r\n",
+                    ],
+                )
+            assert replies[3].startswith(expect)
+            if allowed == "127.0.0.1":
+                assert replies[6] == b"250 2.0.0 Ok: queued as Q1\r\n"
+                assert relay.queued[0][0] == ["far@elsewhere.example"]
+                assert relay.queued[0][1].endswith(BODY.replace(b"\r\n..dot", b"\r\n.dot"))
+            else:
+                assert relay.queued == []
+        assert len(await store.messages("ben@example.org", "INBOX")) == 2
+    accounts.close()
