@@ -1,0 +1,530 @@
+"""The durable relay queue: message files in a spool directory, recipients in SQLite.
+
+Layout under the queue directory::
+
+    spool/<id>     the message, exactly the bytes to send (Received: included)
+    queue.db       SQLite (WAL, synchronous=FULL): one row per message and
+                   one per recipient (state, attempts, next attempt, last reply)
+
+Durability (the store's rule, DESIGN.md "Nothing accepted is ever lost"):
+the message file is written and fsynced, its directory fsynced, and only
+then the rows are committed. The committed row is the commit point: a file
+without a row is a message whose 250 was never sent, and :meth:`Queue.open`
+deletes it (so no tmp/ and rename step is needed: a half-written file is
+never visible as queued). :meth:`Queue.enqueue_many` does this for a batch
+at once (one directory fsync and one commit for many messages: group commit).
+
+A recipient's outcome is committed the moment the next hop's reply is
+known (:meth:`Queue.record`). After a SIGKILL the queue holds every message
+whose 250 was sent, and a recipient recorded as delivered is never tried
+again. (The only window left is between the next hop's 250 and that commit:
+a kill there means one more delivery, never a loss; RFC 5321 section 6.1
+accepts duplicates over losses.)
+
+Every method that needs the time takes ``now``; nothing here sleeps.
+The class is synchronous and not thread-safe: the relay calls it from one
+dedicated thread.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailcore.relay.schedule import RetrySchedule
+
+__all__ = [
+    "NewMessage",
+    "NewRecipient",
+    "Outcome",
+    "Queue",
+    "QueuedMessage",
+    "QueuedRecipient",
+    "State",
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    params TEXT NOT NULL,
+    created REAL NOT NULL,
+    size INTEGER NOT NULL,
+    envid TEXT,
+    ret TEXT
+);
+CREATE TABLE IF NOT EXISTS recipients (
+    msg_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    params TEXT NOT NULL,
+    notify TEXT,
+    orcpt TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL,
+    last_reply TEXT,
+    remote TEXT,
+    warned INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (msg_id, idx)
+);
+CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt);
+"""
+
+
+class State(enum.Enum):
+    """Where a recipient stands."""
+
+    QUEUED = "queued"
+    """Waiting for its next attempt."""
+    DELIVERED = "delivered"
+    """The next hop (or the local store) accepted it."""
+    FAILED = "failed"
+    """Permanently failed; a DSN is still to be made."""
+    BOUNCED = "bounced"
+    """Failed, and the DSN (or the decision not to send one) is recorded."""
+
+
+class Outcome(enum.Enum):
+    """What one delivery attempt did to a recipient."""
+
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecipient:
+    """A recipient to enqueue, with its RCPT parameters (NOTIFY, ORCPT kept for DSN)."""
+
+    address: str
+    params: dict[str, str | None] = field(default_factory=dict)
+    notify: tuple[str, ...] | None = None
+    orcpt: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to enqueue: envelope and bytes."""
+
+    sender: str
+    recipients: Sequence[NewRecipient]
+    data: bytes
+    params: dict[str, str | None] = field(default_factory=dict)
+    envid: str | None = None
+    ret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRecipient:
+    """One recipient row."""
+
+    msg_id: str
+    idx: int
+    address: str
+    params: dict[str, str | None]
+    notify: tuple[str, ...] | None
+    orcpt: tuple[str, str] | None
+    state: State
+    attempts: int
+    next_attempt: float
+    last_reply: str | None
+    remote: str | None
+    warned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message row with (some of) its recipients."""
+
+    id: str
+    sender: str
+    params: dict[str, str | None]
+    created: float
+    size: int
+    envid: str | None
+    ret: str | None
+    recipients: tuple[QueuedRecipient, ...]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _recipient(row: sqlite3.Row) -> QueuedRecipient:
+    notify = row["notify"]
+    orcpt = row["orcpt"]
+    kind, _, value = (orcpt or "").partition(";")
+    return QueuedRecipient(
+        msg_id=row["msg_id"],
+        idx=row["idx"],
+        address=row["address"],
+        params=json.loads(row["params"]),
+        notify=tuple(notify.split(",")) if notify else None,
+        orcpt=(kind, value) if orcpt else None,
+        state=State(row["state"]),
+        attempts=row["attempts"],
+        next_attempt=row["next_attempt"],
+        last_reply=row["last_reply"],
+        remote=row["remote"],
+        warned=bool(row["warned"]),
+    )
+
+
+class Queue:
+    """The queue in directory ``path``.
+
+    Args:
+        path: the queue directory (created if missing).
+        schedule: retry and lifetime rules.
+        fsync: fsync files, directories and SQLite commits. Only tests that
+            measure nothing but logic may turn it off.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        schedule: RetrySchedule | None = None,
+        *,
+        fsync: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.spool = self.path / "spool"
+        self.schedule = schedule or RetrySchedule()
+        self.fsync = fsync
+        self._db: sqlite3.Connection | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def open(self) -> None:
+        """Create or open the queue, and drop files whose enqueue never committed."""
+        self.spool.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path / "queue.db", isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'OFF'}")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(_SCHEMA)
+        self._db = db
+        known = {row[0] for row in db.execute("SELECT id FROM messages")}
+        for name in os.listdir(self.spool):
+            if name not in known:
+                # Written but never committed: its client never got a 250.
+                (self.spool / name).unlink()
+        for msg_id in list(known):
+            self.finish(msg_id)
+
+    def close(self) -> None:
+        """Close the database."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The open database connection."""
+        if self._db is None:
+            raise RuntimeError("queue is not open")
+        return self._db
+
+    # -------------------------------------------------------------- enqueue
+
+    def _write_file(self, msg_id: str, data: bytes) -> None:
+        fd = os.open(self.spool / msg_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def enqueue(self, message: NewMessage, now: float) -> str:
+        """Store one message durably; return its queue id."""
+        return self.enqueue_many([message], now)[0]
+
+    def enqueue_many(self, messages: Sequence[NewMessage], now: float) -> list[str]:
+        """Store messages durably (files, directory, then one commit); return their ids.
+
+        When this returns, every message survives a crash; if it raises,
+        none of them is queued.
+        """
+        ids: list[str] = []
+        try:
+            for message in messages:
+                if not message.recipients:
+                    raise ValueError("a message needs at least one recipient")
+                msg_id = secrets.token_hex(8).upper()
+                self._write_file(msg_id, message.data)
+                ids.append(msg_id)
+            if self.fsync:
+                _fsync_dir(self.spool)
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert(messages, ids, now)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except BaseException:
+            for msg_id in ids:
+                (self.spool / msg_id).unlink(missing_ok=True)
+            raise
+        return ids
+
+    def _insert(self, messages: Sequence[NewMessage], ids: Sequence[str], now: float) -> None:
+        db = self.db
+        db.executemany(
+            "INSERT INTO messages (id, sender, params, created, size, envid, ret)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (i, m.sender, json.dumps(m.params), now, len(m.data), m.envid, m.ret)
+                for i, m in zip(ids, messages, strict=True)
+            ],
+        )
+        db.executemany(
+            "INSERT INTO recipients (msg_id, idx, address, params, notify, orcpt, state,"
+            " next_attempt) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
+            [
+                (
+                    i,
+                    n,
+                    r.address,
+                    json.dumps(r.params),
+                    ",".join(r.notify) if r.notify else None,
+                    f"{r.orcpt[0]};{r.orcpt[1]}" if r.orcpt else None,
+                    now,
+                )
+                for i, m in zip(ids, messages, strict=True)
+                for n, r in enumerate(m.recipients)
+            ],
+        )
+
+    # ------------------------------------------------------------- reading
+
+    def read(self, msg_id: str) -> bytes:
+        """The message bytes."""
+        return (self.spool / msg_id).read_bytes()
+
+    def message(self, msg_id: str, states: Iterable[State] | None = None) -> QueuedMessage | None:
+        """A message with its recipients (only those in ``states`` if given)."""
+        row = self.db.execute("SELECT * FROM messages WHERE id = ?", (msg_id,)).fetchone()
+        if row is None:
+            return None
+        rows = self.db.execute(
+            "SELECT * FROM recipients WHERE msg_id = ? ORDER BY idx", (msg_id,)
+        ).fetchall()
+        wanted = set(states) if states is not None else None
+        rcpts = [_recipient(r) for r in rows]
+        if wanted is not None:
+            rcpts = [r for r in rcpts if r.state in wanted]
+        return self._message(row, rcpts)
+
+    @staticmethod
+    def _message(row: sqlite3.Row, rcpts: Sequence[QueuedRecipient]) -> QueuedMessage:
+        return QueuedMessage(
+            id=row["id"],
+            sender=row["sender"],
+            params=json.loads(row["params"]),
+            created=row["created"],
+            size=row["size"],
+            envid=row["envid"],
+            ret=row["ret"],
+            recipients=tuple(rcpts),
+        )
+
+    def due(
+        self, now: float, *, limit: int = 1000, exclude: Iterable[str] = ()
+    ) -> list[QueuedMessage]:
+        """Messages with queued recipients whose next attempt is at or before ``now``.
+
+        Each message carries only its due recipients; ``exclude`` skips
+        message ids (those in flight).
+        """
+        skip = set(exclude)
+        rows = self.db.execute(
+            "SELECT * FROM recipients WHERE state = 'queued' AND next_attempt <= ?"
+            " ORDER BY next_attempt, msg_id, idx LIMIT ?",
+            (now, limit + len(skip) * 8),
+        ).fetchall()
+        by_msg: dict[str, list[QueuedRecipient]] = {}
+        for row in rows:
+            if row["msg_id"] in skip:
+                continue
+            by_msg.setdefault(row["msg_id"], []).append(_recipient(row))
+        out = []
+        for msg_id, rcpts in list(by_msg.items())[:limit]:
+            mrow = self.db.execute("SELECT * FROM messages WHERE id = ?", (msg_id,)).fetchone()
+            if mrow is not None:
+                out.append(self._message(mrow, rcpts))
+        return out
+
+    def next_due(self) -> float | None:
+        """The earliest next attempt of any queued recipient."""
+        row = self.db.execute(
+            "SELECT MIN(next_attempt) FROM recipients WHERE state = 'queued'"
+        ).fetchone()
+        value = row[0] if row is not None else None
+        return float(value) if value is not None else None
+
+    def entries(self) -> list[QueuedMessage]:
+        """Every message in the queue with all its recipients, oldest first."""
+        out = []
+        for row in self.db.execute("SELECT * FROM messages ORDER BY created, id").fetchall():
+            rcpts = self.db.execute(
+                "SELECT * FROM recipients WHERE msg_id = ? ORDER BY idx", (row["id"],)
+            ).fetchall()
+            out.append(self._message(row, [_recipient(r) for r in rcpts]))
+        return out
+
+    # ------------------------------------------------------------ outcomes
+
+    def record(
+        self,
+        msg_id: str,
+        outcomes: Sequence[tuple[int, Outcome, str]],
+        now: float,
+        *,
+        remote: str | None = None,
+    ) -> list[int]:
+        """Commit the outcome of one attempt for recipients ``idx`` (with the reply text).
+
+        A deferral past the schedule's lifetime becomes a failure. Returns
+        the indexes that are now FAILED (a DSN is due for them). Recipients
+        not QUEUED are left alone: an outcome can never undo a delivery.
+        """
+        msg = self.db.execute("SELECT created FROM messages WHERE id = ?", (msg_id,)).fetchone()
+        if msg is None:
+            return []
+        expired = self.schedule.expired(msg["created"], now)
+        failed: list[int] = []
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for idx, given, text in outcomes:
+                outcome, reply = given, text
+                row = db.execute(
+                    "SELECT attempts FROM recipients WHERE msg_id = ? AND idx = ? AND state = ?",
+                    (msg_id, idx, State.QUEUED.value),
+                ).fetchone()
+                if row is None:
+                    continue
+                attempts = row["attempts"] + 1
+                if outcome is Outcome.DEFERRED and expired:
+                    outcome = Outcome.FAILED
+                    reply = f"{reply} (gave up: in the queue too long)"
+                if outcome is Outcome.DELIVERED:
+                    state, nxt = State.DELIVERED, now
+                elif outcome is Outcome.FAILED:
+                    state, nxt = State.FAILED, now
+                    failed.append(idx)
+                else:
+                    state, nxt = State.QUEUED, self.schedule.next_attempt(attempts, now)
+                db.execute(
+                    "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
+                    " last_reply = ?, remote = ? WHERE msg_id = ? AND idx = ?",
+                    (state.value, attempts, nxt, reply, remote, msg_id, idx),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return failed
+
+    def bounce(
+        self,
+        msg_id: str,
+        idxs: Sequence[int],
+        dsn: NewMessage | None,
+        now: float,
+        *,
+        warning: bool = False,
+    ) -> str | None:
+        """Queue the DSN for failed recipients ``idxs`` and mark them BOUNCED, atomically.
+
+        ``dsn`` None records that no notification is sent (null sender,
+        NOTIFY=NEVER). With ``warning`` the recipients stay QUEUED and are
+        only marked as warned (a delay notification). Returns the DSN's id.
+        """
+        dsn_id = None
+        if dsn is not None:
+            dsn_id = secrets.token_hex(8).upper()
+            self._write_file(dsn_id, dsn.data)
+            if self.fsync:
+                _fsync_dir(self.spool)
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if dsn is not None and dsn_id is not None:
+                self._insert([dsn], [dsn_id], now)
+            if warning:
+                db.executemany(
+                    "UPDATE recipients SET warned = 1 WHERE msg_id = ? AND idx = ?",
+                    [(msg_id, i) for i in idxs],
+                )
+            else:
+                db.executemany(
+                    "UPDATE recipients SET state = 'bounced' WHERE msg_id = ? AND idx = ?"
+                    " AND state = 'failed'",
+                    [(msg_id, i) for i in idxs],
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            if dsn_id is not None:
+                (self.spool / dsn_id).unlink(missing_ok=True)
+            raise
+        return dsn_id
+
+    def unbounced(self) -> list[QueuedMessage]:
+        """Messages with FAILED recipients whose DSN is not yet recorded."""
+        ids = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT msg_id FROM recipients WHERE state = 'failed'"
+            ).fetchall()
+        ]
+        found = [self.message(i, [State.FAILED]) for i in ids]
+        return [m for m in found if m is not None]
+
+    def finish(self, msg_id: str) -> bool:
+        """Remove the message if no recipient is QUEUED or FAILED; True if removed."""
+        db = self.db
+        left = db.execute(
+            "SELECT COUNT(*) FROM recipients WHERE msg_id = ? AND state IN ('queued', 'failed')",
+            (msg_id,),
+        ).fetchone()[0]
+        if left:
+            return False
+        # Rows first: a crash before the unlink leaves an orphan file that
+        # open() removes; the other order would leave rows without a file.
+        db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
+        (self.spool / msg_id).unlink(missing_ok=True)
+        return True
+
+    # ---------------------------------------------------------- operations
+
+    def flush(self, now: float) -> int:
+        """Make every queued recipient due at ``now``; return how many."""
+        cur = self.db.execute(
+            "UPDATE recipients SET next_attempt = ? WHERE state = 'queued'", (now,)
+        )
+        return cur.rowcount
+
+    def delete(self, msg_id: str) -> bool:
+        """Remove a message without notifying anyone; False if there is none."""
+        cur = self.db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
+        (self.spool / msg_id).unlink(missing_ok=True)
+        return cur.rowcount > 0
