@@ -45,7 +45,7 @@ def test_enqueue_is_on_disk_and_due(queue: Queue) -> None:
 
 def test_retry_then_deliver_once(queue: Queue) -> None:
     msg_id = queue.enqueue(new("x@r.example"), T0)
-    assert queue.record(msg_id, [(0, Outcome.DEFERRED, "451 4.3.0 later")], T0) == []
+    assert queue.record(msg_id, [(0, Outcome.DEFERRED, "451 4.3.0 later")], T0).failed == []
     assert queue.due(T0 + 59) == []
     (msg,) = queue.due(T0 + 60)
     assert msg.recipients[0].attempts == 1
@@ -74,7 +74,9 @@ def test_partial_delivery_keeps_the_rest(queue: Queue) -> None:
 
 def test_deferral_past_lifetime_fails(queue: Queue) -> None:
     msg_id = queue.enqueue(new("x@r.example"), T0)
-    assert queue.record(msg_id, [(0, Outcome.DEFERRED, "451 4.4.1 no answer")], T0 + 3600) == [0]
+    assert queue.record(
+        msg_id, [(0, Outcome.DEFERRED, "451 4.4.1 no answer")], T0 + 3600
+    ).failed == [0]
     (m,) = queue.unbounced()
     assert m.recipients[0].state is State.FAILED
     assert "too long" in (m.recipients[0].last_reply or "")
@@ -82,7 +84,7 @@ def test_deferral_past_lifetime_fails(queue: Queue) -> None:
 
 def test_bounce_queues_dsn_atomically(queue: Queue) -> None:
     msg_id = queue.enqueue(new("x@r.example", envid="E1", ret="HDRS"), T0)
-    assert queue.record(msg_id, [(0, Outcome.FAILED, "550 5.1.1 no such user")], T0) == [0]
+    assert queue.record(msg_id, [(0, Outcome.FAILED, "550 5.1.1 no such user")], T0).failed == [0]
     (m,) = queue.unbounced()
     dsn = build_dsn(m, m.recipients, queue.read(msg_id), reporting_mta="mx.example.org")
     assert dsn is not None
@@ -177,3 +179,15 @@ def test_flush_and_delete(queue: Queue) -> None:
     assert not queue.delete(a)
     assert [m.id for m in queue.entries()] == [b]
     assert not (queue.spool / a).exists()
+
+
+def test_delay_warning_once(tmp_path: Path) -> None:
+    q = Queue(tmp_path / "q", RetrySchedule(first=60, maximum=600, delay_warning=300))
+    q.open()
+    msg_id = q.enqueue(new("x@r.example"), T0)
+    assert q.record(msg_id, [(0, Outcome.DEFERRED, "451")], T0 + 100).delayed == []
+    assert q.record(msg_id, [(0, Outcome.DEFERRED, "451")], T0 + 300).delayed == [0]
+    q.bounce(msg_id, [0], None, T0 + 300, warning=True)
+    assert q.record(msg_id, [(0, Outcome.DEFERRED, "451")], T0 + 900).delayed == []
+    m = q.message(msg_id)
+    assert m is not None and m.recipients[0].state is State.QUEUED and m.recipients[0].warned

@@ -46,6 +46,7 @@ __all__ = [
     "Queue",
     "QueuedMessage",
     "QueuedRecipient",
+    "Recorded",
     "State",
 ]
 
@@ -119,6 +120,14 @@ class NewMessage:
     params: dict[str, str | None] = field(default_factory=dict)
     envid: str | None = None
     ret: str | None = None
+
+
+@dataclass(slots=True)
+class Recorded:
+    """What :meth:`Queue.record` found: recipients now due a failure or delay DSN."""
+
+    failed: list[int] = field(default_factory=list)
+    delayed: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,50 +407,78 @@ class Queue:
         now: float,
         *,
         remote: str | None = None,
-    ) -> list[int]:
+    ) -> Recorded:
         """Commit the outcome of one attempt for recipients ``idx`` (with the reply text).
 
-        A deferral past the schedule's lifetime becomes a failure. Returns
-        the indexes that are now FAILED (a DSN is due for them). Recipients
+        A deferral past the schedule's lifetime becomes a failure. Recipients
         not QUEUED are left alone: an outcome can never undo a delivery.
         """
-        msg = self.db.execute("SELECT created FROM messages WHERE id = ?", (msg_id,)).fetchone()
-        if msg is None:
-            return []
-        expired = self.schedule.expired(msg["created"], now)
-        failed: list[int] = []
+        return self.record_many([(msg_id, outcomes, remote)], now)[0]
+
+    def record_many(
+        self,
+        batch: Sequence[tuple[str, Sequence[tuple[int, Outcome, str]], str | None]],
+        now: float,
+    ) -> list[Recorded]:
+        """:meth:`record` for several messages in one transaction (one fsync)."""
         db = self.db
+        out: list[Recorded] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for idx, given, text in outcomes:
-                outcome, reply = given, text
-                row = db.execute(
-                    "SELECT attempts FROM recipients WHERE msg_id = ? AND idx = ? AND state = ?",
-                    (msg_id, idx, State.QUEUED.value),
-                ).fetchone()
-                if row is None:
-                    continue
-                attempts = row["attempts"] + 1
-                if outcome is Outcome.DEFERRED and expired:
-                    outcome = Outcome.FAILED
-                    reply = f"{reply} (gave up: in the queue too long)"
-                if outcome is Outcome.DELIVERED:
-                    state, nxt = State.DELIVERED, now
-                elif outcome is Outcome.FAILED:
-                    state, nxt = State.FAILED, now
-                    failed.append(idx)
-                else:
-                    state, nxt = State.QUEUED, self.schedule.next_attempt(attempts, now)
-                db.execute(
-                    "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
-                    " last_reply = ?, remote = ? WHERE msg_id = ? AND idx = ?",
-                    (state.value, attempts, nxt, reply, remote, msg_id, idx),
-                )
+            for msg_id, outcomes, remote in batch:
+                out.append(self._record(msg_id, outcomes, now, remote))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return failed
+        return out
+
+    def _record(
+        self,
+        msg_id: str,
+        outcomes: Sequence[tuple[int, Outcome, str]],
+        now: float,
+        remote: str | None,
+    ) -> Recorded:
+        db = self.db
+        msg = db.execute("SELECT created FROM messages WHERE id = ?", (msg_id,)).fetchone()
+        result = Recorded()
+        if msg is None:
+            return result
+        expired = self.schedule.expired(msg["created"], now)
+        warn_after = self.schedule.delay_warning
+        for idx, given, text in outcomes:
+            outcome, reply = given, text
+            row = db.execute(
+                "SELECT attempts, warned FROM recipients WHERE msg_id = ? AND idx = ?"
+                " AND state = 'queued'",
+                (msg_id, idx),
+            ).fetchone()
+            if row is None:
+                continue
+            attempts = row["attempts"] + 1
+            if outcome is Outcome.DEFERRED and expired:
+                outcome = Outcome.FAILED
+                reply = f"{reply} (gave up: in the queue too long)"
+            if outcome is Outcome.DELIVERED:
+                state, nxt = State.DELIVERED, now
+            elif outcome is Outcome.FAILED:
+                state, nxt = State.FAILED, now
+                result.failed.append(idx)
+            else:
+                state, nxt = State.QUEUED, self.schedule.next_attempt(attempts, now)
+                if (
+                    warn_after is not None
+                    and not row["warned"]
+                    and now - msg["created"] >= warn_after
+                ):
+                    result.delayed.append(idx)
+            db.execute(
+                "UPDATE recipients SET state = ?, attempts = ?, next_attempt = ?,"
+                " last_reply = ?, remote = ? WHERE msg_id = ? AND idx = ?",
+                (state.value, attempts, nxt, reply, remote, msg_id, idx),
+            )
+        return result
 
     def bounce(
         self,

@@ -1,0 +1,466 @@
+"""The relay end to end on loopback: client -> relay -> next hop (mailcore, aiosmtpd, smtp-sink)."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from argon2 import PasswordHasher
+
+from mailcore.auth.accounts import Accounts
+from mailcore.delivery import LocalDelivery
+from mailcore.limits import SMTPClientLimits
+from mailcore.relay import Relay, RelayHandler, serve_relay
+from mailcore.relay.policy import RelayPolicy
+from mailcore.relay.routing import Route, Router
+from mailcore.relay.schedule import RetrySchedule
+from mailcore.relay.worker import WorkerLimits
+from mailcore.smtp import replies as R
+from mailcore.smtp.client import SMTPClient
+from mailcore.smtp.replies import Reply
+from mailcore.smtp.server import SMTPServer
+from mailcore.store import MaildirStore
+from tests.relay.conftest import (
+    FakeClock,
+    Hop,
+    dns_server,
+    free_port,
+    smtp_sink,
+    strip_received,
+    wait_for,
+)
+
+FAST = SMTPClientLimits(connect_timeout=5, command_timeout=5, data_end_timeout=5)
+MSG = (
+    b"From: ann@example.org\r\nTo: bob@remote.test\r\nSubject: relay me\r\n"
+    b"Message-ID: <1@example.org>\r\n\r\n.a line with a dot\r\nbody\r\n"
+)
+
+Factory = Callable[..., Relay]
+
+
+@pytest.fixture
+async def make_relay(tmp_path: Path) -> AsyncIterator[Factory]:
+    made: list[Relay] = []
+
+    def make(
+        port: int | None = None,
+        *,
+        tls: str = "none",
+        networks: tuple[str, ...] = ("127.0.0.0/8",),
+        router: Router | None = None,
+        local: LocalDelivery | None = None,
+        clock: Callable[[], float] | None = None,
+        limits: WorkerLimits | None = None,
+    ) -> Relay:
+        policy = RelayPolicy(["example.org"], networks)
+        if router is None:
+            assert port is not None
+            router = Router(
+                policy.is_local_domain,
+                smarthost=Route("127.0.0.1", port, tls),  # type: ignore[arg-type]
+            )
+        relay = Relay(
+            tmp_path / f"queue{len(made)}",
+            hostname="relay.test",
+            policy=policy,
+            router=router,
+            local=local,
+            schedule=RetrySchedule(first=300, maximum=3600, lifetime=86400),
+            limits=limits or WorkerLimits(linger=0.2),
+            client_limits=FAST,
+            clock=clock or time.time,
+        )
+        made.append(relay)
+        return relay
+
+    yield make
+    for relay in made:
+        await relay.stop()
+
+
+async def send(port: int, *messages: tuple[bytes, str, list[str]]) -> list[str]:
+    """Send through the relay; return its 250 texts."""
+    texts = []
+    async with SMTPClient("127.0.0.1", port, local_hostname="client.test", limits=FAST) as c:
+        for data, sender, rcpts in messages:
+            result = await c.send_message(data, sender, rcpts)
+            assert result.ok, result
+            texts.append(result.recipients[rcpts[0]].text)
+    return texts
+
+
+async def test_relay_to_aiosmtpd_bytes_match_and_one_copy_per_destination(
+    make_relay: Factory,
+) -> None:
+    got: list[Any] = []
+
+    class Keep:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            got.append(envelope)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        relay = make_relay(port)
+        server = await serve_relay(relay)
+        try:
+            (text,) = await send(server.port, (MSG, "ann@example.org", ["bob@r.test", "cy@r.test"]))
+            assert text.startswith("Ok: queued as ")
+            await wait_for(lambda: len(got) == 1)
+        finally:
+            await server.stop()
+    finally:
+        controller.stop()
+    (env,) = got
+    # One transaction for both recipients at the one destination.
+    assert env.mail_from == "ann@example.org"
+    assert env.rcpt_tos == ["bob@r.test", "cy@r.test"]
+    # The relay added its Received: line; every other byte is unchanged.
+    assert env.original_content.startswith(b"Received: from client.test (")
+    assert b"by relay.test" in env.original_content.split(b"\r\n\r\n")[0]
+    assert strip_received(env.original_content) == MSG
+    assert relay.queue.entries() == []
+
+
+async def test_relay_to_smtp_sink_bytes_match(make_relay: Factory) -> None:
+    bodies = [MSG, b"Subject: two\r\n\r\n.\r\n..\r\nend\r\n"]
+    with smtp_sink() as (port, dump):
+        relay = make_relay(port)
+        server = await serve_relay(relay)
+        try:
+            await send(server.port, *[(b, "ann@example.org", ["bob@r.test"]) for b in bodies])
+            await wait_for(lambda: len(list(dump.iterdir())) == 2)
+            await wait_for(lambda: relay.queue.entries() == [])
+        finally:
+            await server.stop()
+        dumps = [p.read_bytes() for p in sorted(dump.iterdir())]
+    for body in bodies:
+        # smtp-sink: its headers and its own 3-line Received:, then ours, then the message.
+        matches = []
+        for d in dumps:
+            _, _, rest = d.partition(b"\nReceived: from ")
+            after_sink = b"\n".join(rest.split(b"\n")[3:])
+            ours = after_sink.replace(b"\n", b"\r\n")
+            if strip_received(ours) == body + b"\r\n":
+                matches.append(d)
+        assert len(matches) == 1, dumps
+
+
+async def test_4xx_then_250_is_delivered_once(
+    hop: tuple[Hop, SMTPServer], make_relay: Factory
+) -> None:
+    handler, hop_server = hop
+    handler.data_replies = [Reply(451, "4.3.0", "try later"), R.MESSAGE_ACCEPTED]
+    clock = FakeClock()
+    relay = make_relay(hop_server.port, clock=clock)
+    await relay.open()
+    server = SMTPServer(RelayHandler(relay), hostname="relay.test")
+    await server.start("127.0.0.1", 0)
+    try:
+        await send(server.port, (MSG, "ann@example.org", ["bob@r.test"]))
+    finally:
+        await server.stop()
+    assert await relay.run_once() == 1
+    assert handler.attempts == 1 and handler.messages == []
+    (entry,) = relay.queue.entries()
+    assert entry.recipients[0].last_reply == "451 4.3.0 try later"
+    clock.now += 299
+    assert await relay.run_once() == 0
+    clock.now += 1
+    assert await relay.run_once() == 1
+    assert handler.attempts == 2
+    assert [strip_received(m.data) for m in handler.messages] == [MSG]
+    assert relay.queue.entries() == []
+    clock.now += 100_000
+    assert await relay.run_once() == 0
+    assert len(handler.messages) == 1
+
+
+async def test_partial_4xx_retries_only_that_recipient(
+    hop: tuple[Hop, SMTPServer], make_relay: Factory
+) -> None:
+    handler, hop_server = hop
+    handler.rcpt_replies = {"cy@r.test": [Reply(450, "4.2.0", "mailbox busy"), R.RECIPIENT_OK]}
+    clock = FakeClock()
+    relay = make_relay(hop_server.port, clock=clock)
+    await relay.enqueue_raw(MSG, "ann@example.org", ["bob@r.test", "cy@r.test"])
+    await relay.run_once()
+    clock.now += 300
+    await relay.run_once()
+    assert [m.rcpts for m in handler.messages] == [["bob@r.test"], ["cy@r.test"]]
+    assert relay.queue.entries() == []
+
+
+async def test_5xx_bounces_into_the_senders_mailbox(
+    tmp_path: Path, hop: tuple[Hop, SMTPServer], make_relay: Factory
+) -> None:
+    handler, hop_server = hop
+    handler.rcpt_replies = {"bob@r.test": [Reply(550, "5.1.1", "no such user bob")]}
+    accounts = Accounts(tmp_path, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    accounts.add_user("ann@example.org", "pw")
+    async with MaildirStore(tmp_path) as store:
+        local = LocalDelivery(store, accounts)
+        relay = make_relay(hop_server.port, local=local, clock=FakeClock())
+        await relay.open()
+        server = SMTPServer(RelayHandler(relay), hostname="relay.test")
+        await server.start("127.0.0.1", 0)
+        try:
+            async with SMTPClient("127.0.0.1", server.port, limits=FAST) as c:
+                result = await c.send_message(
+                    MSG,
+                    "ann@example.org",
+                    ["bob@r.test", "cy@r.test"],
+                    mail_options={"RET": "HDRS", "ENVID": "ENV42"},
+                )
+                assert result.ok
+                # The null sender never gets a bounce.
+                assert (await c.send_message(MSG, "", ["bob@r.test"])).ok
+        finally:
+            await server.stop()
+        await relay.run_once()  # bob fails, cy is delivered, the DSN is queued
+        assert [m.rcpts for m in handler.messages] == [["cy@r.test"]]
+        await relay.run_once()  # the DSN goes to ann's local mailbox
+        assert relay.queue.entries() == []
+        metas = await store.messages("ann@example.org", "INBOX")
+        assert len(metas) == 1
+        data = b"".join([c async for c in store.read("ann@example.org", "INBOX", metas[0].uid)])
+    assert data.startswith(b"Delivered-To: ann@example.org\r\n")
+    report = email.message_from_bytes(data, policy=email.policy.default)
+    assert report.get_content_type() == "multipart/report"
+    _text, status, original = report.iter_parts()
+    fields = status.as_bytes()
+    assert b"Original-Envelope-Id: ENV42" in fields
+    assert b"Final-Recipient: rfc822; bob@r.test" in fields
+    assert b"cy@r.test" not in fields
+    assert b"Status: 5.1.1" in fields
+    assert b"Remote-MTA: dns; 127.0.0.1" in fields
+    assert b"Diagnostic-Code: smtp; 550 5.1.1 no such user bob" in fields
+    assert original.get_content_type() == "text/rfc822-headers"
+    assert b"Subject: relay me" in original.as_bytes()
+
+
+async def test_one_session_many_messages_and_concurrency_limit(
+    hop: tuple[Hop, SMTPServer], make_relay: Factory
+) -> None:
+    handler, hop_server = hop
+    relay = make_relay(hop_server.port, clock=FakeClock(), limits=WorkerLimits(per_destination=1))
+    for i in range(5):
+        await relay.enqueue_raw(MSG + b"%d\r\n" % i, "ann@example.org", ["bob@r.test"])
+    assert await relay.run_once() == 5
+    assert len(handler.messages) == 5
+    assert handler.connections == 1
+    await relay.stop()
+    await wait_for(lambda: handler.open_now == 0)
+    handler.max_open = 0
+    relay2 = make_relay(hop_server.port, clock=FakeClock(), limits=WorkerLimits(per_destination=2))
+    for i in range(6):
+        await relay2.enqueue_raw(MSG, "ann@example.org", [f"u{i}@r.test"])
+    assert await relay2.run_once() == 6
+    assert len(handler.messages) == 11
+    assert handler.max_open == 2
+
+
+async def test_starttls_used_when_offered_and_required_per_route(
+    server_context: ssl.SSLContext, make_relay: Factory
+) -> None:
+    handler = Hop()
+    tls_hop = SMTPServer(handler, hostname="hop.test", ssl_context=server_context)
+    plain = Hop()
+    plain_hop = SMTPServer(plain, hostname="plain.test")
+    await tls_hop.start("127.0.0.1", 0)
+    await plain_hop.start("127.0.0.1", 0)
+    try:
+        relay = make_relay(tls_hop.port, tls="opportunistic", clock=FakeClock())
+        await relay.enqueue_raw(MSG, "ann@example.org", ["bob@r.test"])
+        await relay.run_once()
+        assert [(m.data, m.tls) for m in handler.messages] == [(MSG, True)]
+        strict = make_relay(plain_hop.port, tls="required", clock=FakeClock())
+        await strict.enqueue_raw(MSG, "ann@example.org", ["bob@r.test"])
+        await strict.run_once()
+        assert plain.messages == []
+        (entry,) = strict.queue.entries()
+        assert "4.7.10" in (entry.recipients[0].last_reply or "")
+    finally:
+        await tls_hop.stop()
+        await plain_hop.stop()
+
+
+async def test_dsn_parameters_travel_to_a_dsn_capable_hop(make_relay: Factory) -> None:
+    # smtp-sink offers DSN; the relay passes RET/ENVID/NOTIFY/ORCPT on.
+    with smtp_sink() as (port, dump):
+        relay = make_relay(port, clock=FakeClock())
+        await relay.open()
+        server = SMTPServer(RelayHandler(relay), hostname="relay.test")
+        await server.start("127.0.0.1", 0)
+        try:
+            async with SMTPClient("127.0.0.1", server.port, limits=FAST) as c:
+                await c.send_message(
+                    MSG,
+                    "ann@example.org",
+                    ["bob@r.test"],
+                    mail_options={"RET": "FULL", "ENVID": "E7"},
+                    rcpt_options={"bob@r.test": {"NOTIFY": "FAILURE,DELAY"}},
+                )
+        finally:
+            await server.stop()
+        await relay.run_once()
+        await wait_for(lambda: len(list(dump.iterdir())) == 1)
+        (d,) = [p.read_bytes() for p in dump.iterdir()]
+    assert b"X-Mail-Args: <ann@example.org> " in d
+    assert b"RET=FULL" in d and b"ENVID=E7" in d
+    assert b"X-Rcpt-Args: <bob@r.test> NOTIFY=FAILURE,DELAY" in d
+
+
+# -------------------------------------------------------------- routing ---
+
+
+async def test_mx_lookup_on_loopback_dns(hop: tuple[Hop, SMTPServer], make_relay: Factory) -> None:
+    handler, hop_server = hop
+    zone = {
+        ("remote.test", "MX"): ["10 mx1.remote.test.", "20 mx2.remote.test."],
+        ("mx1.remote.test", "A"): ["127.0.0.1"],
+        ("mx2.remote.test", "A"): ["127.0.0.2"],
+        ("plain.test", "A"): ["127.0.0.1"],
+        ("nullmx.test", "MX"): ["0 ."],
+    }
+    async with dns_server(zone) as (dns, dns_port):
+        policy = RelayPolicy(["example.org"])
+        router = Router(
+            policy.is_local_domain,
+            resolver=("127.0.0.1", dns_port),
+            mx_port=hop_server.port,
+            dns_timeout=2,
+        )
+        dest = await router.resolve("Remote.Test.")
+        assert dest.hosts == (("mx1.remote.test", "127.0.0.1"), ("mx2.remote.test", "127.0.0.2"))
+        # No MX: the A record of the domain itself.
+        assert (await router.resolve("plain.test")).hosts == (("plain.test", "127.0.0.1"),)
+        relay = make_relay(router=router, clock=FakeClock())
+        await relay.enqueue_raw(MSG, "ann@example.org", ["bob@remote.test"])
+        await relay.enqueue_raw(MSG, "ann@example.org", ["x@nullmx.test", "y@nowhere.test"])
+        await relay.run_once()
+        assert [m.rcpts for m in handler.messages] == [["bob@remote.test"]]
+        assert ("remote.test.", "MX") in dns.queries
+        # Null MX and NXDOMAIN are permanent: bounced at once (the DSN to
+        # ann@example.org is queued for local delivery).
+        (dsn,) = relay.queue.entries()
+        assert dsn.sender == ""
+        report = relay.queue.read(dsn.id)
+        assert b"Final-Recipient: rfc822; x@nullmx.test" in report
+        assert b"Status: 5.1.10" in report
+        assert b"Final-Recipient: rfc822; y@nowhere.test" in report
+        assert b"Status: 5.1.2" in report
+
+
+async def test_equal_mx_preferences_are_shuffled() -> None:
+    import random
+
+    zone = {
+        ("eq.test", "MX"): ["10 a.eq.test.", "10 b.eq.test.", "5 first.eq.test."],
+        ("a.eq.test", "A"): ["127.0.0.1"],
+        ("b.eq.test", "A"): ["127.0.0.2"],
+        ("first.eq.test", "AAAA"): ["::1"],
+    }
+    async with dns_server(zone) as (_, dns_port):
+        orders = set()
+        for seed in range(12):
+            router = Router(
+                lambda d: False,
+                resolver=("127.0.0.1", dns_port),
+                rng=random.Random(seed),
+                dns_timeout=2,
+            )
+            dest = await router.resolve("eq.test")
+            assert dest.hosts[0] == ("first.eq.test", "::1")
+            orders.add(tuple(h for h, _ in dest.hosts[1:]))
+    assert orders == {("a.eq.test", "b.eq.test"), ("b.eq.test", "a.eq.test")}
+
+
+# ---------------------------------------------------------- open relay ---
+
+TRICKS = [
+    ("bob@remote.test", 554),  # plain relay attempt
+    ("bob%remote.test@example.org", 550),  # percent hack
+    ("remote.test!bob@example.org", 550),  # bang path
+    ('"bob@remote.test"@example.org', 550),  # quoted local part holding @
+    ("@example.org:bob@remote.test", 554),  # source route through us
+    ("bob%remote.test@[127.0.0.1]", 550),  # our own address literal + percent hack
+    ("bob@[192.0.2.9]", 554),  # someone else's address literal
+]
+
+
+async def raw_rcpt(port: int, rcpt: str) -> tuple[int, str]:
+    """EHLO, MAIL, RCPT over a raw socket (source routes included); the RCPT reply."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await reader.readline()
+        writer.write(b"EHLO client.test\r\n")
+        while (await reader.readline())[3:4] == b"-":
+            pass
+        writer.write(f"MAIL FROM:<spammer@evil.test>\r\nRCPT TO:<{rcpt}>\r\n".encode())
+        assert (await reader.readline()).startswith(b"250")
+        line = (await reader.readline()).decode()
+        writer.write(b"QUIT\r\n")
+        return int(line[:3]), line[4:].strip()
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(("rcpt", "code"), TRICKS)
+async def test_open_relay_tricks_are_refused(
+    rcpt: str, code: int, hop: tuple[Hop, SMTPServer], make_relay: Factory
+) -> None:
+    _handler, hop_server = hop
+    relay = make_relay(hop_server.port, networks=())  # 127.0.0.1 may not relay
+    await relay.open()
+    server = SMTPServer(RelayHandler(relay), hostname="relay.test")
+    await server.start("127.0.0.1", 0)
+    try:
+        reply_code, text = await raw_rcpt(server.port, rcpt)
+    finally:
+        await server.stop()
+    assert reply_code == code, text
+    assert text.startswith("5.7.1 ")
+    assert relay.queue.entries() == []
+
+
+@pytest.mark.parametrize(
+    ("rcpt", "stored"),
+    [
+        ("ann@example.org", "ann@example.org"),
+        ("ann@[127.0.0.1]", "ann@[127.0.0.1]"),
+        # The source route is ignored (RFC 5321 4.1.1.3): local mail, not relayed.
+        ("@remote.test:ann@example.org", "ann@example.org"),
+    ],
+)
+async def test_local_forms_are_accepted_without_relaying(
+    rcpt: str, stored: str, hop: tuple[Hop, SMTPServer], make_relay: Factory
+) -> None:
+    handler, hop_server = hop
+    relay = make_relay(hop_server.port, networks=(), clock=FakeClock())
+    await relay.open()
+    server = SMTPServer(RelayHandler(relay), hostname="relay.test")
+    await server.start("127.0.0.1", 0)
+    try:
+        assert (await raw_rcpt(server.port, rcpt))[0] == 250
+        async with SMTPClient("127.0.0.1", server.port, limits=FAST) as c:
+            assert (await c.send_message(MSG, "x@evil.test", [stored])).ok
+    finally:
+        await server.stop()
+    await relay.run_once()
+    # Routed to local delivery (none configured here: it waits), never to the next hop.
+    assert handler.attempts == 0
+    (entry,) = relay.queue.entries()
+    assert entry.recipients[0].address == stored
+    assert "no local delivery" in (entry.recipients[0].last_reply or "")
