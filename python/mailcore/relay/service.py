@@ -246,3 +246,39 @@ def run_forever(relay: Relay, host: str, port: int, ready: Callable[[int], None]
             await _stop_all(server, relay)
 
     asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m mailcore.relay.service``: a relay to one smarthost, for tests and benches.
+
+    Prints the listening port on stdout once it accepts connections.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m mailcore.relay.service")
+    parser.add_argument("--queue", required=True, help="queue directory")
+    parser.add_argument("--smarthost", required=True, help="ADDR:PORT of the next hop")
+    parser.add_argument("--listen", default="127.0.0.1:0", help="ADDR:PORT to accept on")
+    parser.add_argument("--per-destination", type=int, default=20)
+    parser.add_argument("--network", action="append", default=["127.0.0.0/8"])
+    args = parser.parse_args(argv)
+    host, _, port = args.smarthost.rpartition(":")
+    policy = RelayPolicy(["localhost"], args.network)
+    relay = Relay(
+        args.queue,
+        hostname="relay.localhost",
+        policy=policy,
+        router=Router(policy.is_local_domain, smarthost=Route(host, int(port), "none")),
+        limits=WorkerLimits(per_destination=args.per_destination),
+    )
+    listen_host, _, listen_port = args.listen.rpartition(":")
+    def ready(bound: int) -> None:
+        sys.stdout.write(f"{bound}\n")
+        sys.stdout.flush()
+
+    run_forever(relay, listen_host, int(listen_port), ready)
+
+
+if __name__ == "__main__":
+    main()
