@@ -273,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         limits=WorkerLimits(per_destination=args.per_destination),
     )
     listen_host, _, listen_port = args.listen.rpartition(":")
+
     def ready(bound: int) -> None:
         sys.stdout.write(f"{bound}\n")
         sys.stdout.flush()
