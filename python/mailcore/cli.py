@@ -402,7 +402,8 @@ def _cmd_queue(args: argparse.Namespace, out: BinaryIO) -> int:
         print(f"mailcore queue: no queue in {path}", file=sys.stderr)
         return 1
     queue = Queue(path)
-    queue.open()
+    # Not the owner: safe beside a running relay (rows only, no spool files).
+    queue.open(owner=False)
     try:
         if args.action == "list":
             entries = queue.entries()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mailcore.errors import MailcoreError
 from mailcore.limits import SMTPClientLimits
+from mailcore.relay.queue import Queue
 from mailcore.smtp.client import SMTPClient
 from mailcore.smtp.handlers import Envelope
 from mailcore.smtp.server import SMTPServer
@@ -43,6 +44,15 @@ def start_relay(queue: Path, hop_port: int) -> tuple[subprocess.Popen[bytes], in
     line = proc.stdout.readline()
     assert line.strip().isdigit(), line
     return proc, int(line)
+
+
+def queue_empty(path: Path) -> bool:
+    q = Queue(path)
+    q.open(owner=False)
+    try:
+        return q.entries() == []
+    finally:
+        q.close()
 
 
 def message(n: int, attempt: int) -> bytes:
@@ -114,7 +124,7 @@ async def test_sigkill_mid_stream_loses_nothing_duplicates_nothing(tmp_path: Pat
             return out
 
         await wait_for(lambda: {int(t.split()[1].split(".")[0]) for t in seen()} == wanted, 30)
-        await wait_for(lambda: not os.listdir(tmp_path / "queue" / "spool"), 10)
+        await wait_for(lambda: queue_empty(tmp_path / "queue"), 10)
     finally:
         proc.kill()
         proc.wait(10)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mailcore.relay.dsn import build_dsn
-from mailcore.relay.queue import NewMessage, NewRecipient, Outcome, Queue, State
+from mailcore.relay.queue import NewMessage, NewRecipient, Outcome, Queue, QueueBusy, State
 from mailcore.relay.schedule import RetrySchedule
 
 MSG = b"From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
@@ -30,17 +30,23 @@ def queue(tmp_path: Path) -> Queue:
 
 def test_enqueue_is_on_disk_and_due(queue: Queue) -> None:
     msg_id = queue.enqueue(new("x@r.example", "y@r.example"), T0)
-    assert (queue.spool / msg_id).read_bytes() == MSG
+    assert os.listdir(queue.spool) == ["1"]
+    assert (queue.spool / "1").read_bytes() == MSG
     assert queue.read(msg_id) == MSG
     due = queue.due(T0)
     assert [m.id for m in due] == [msg_id]
     assert [r.address for r in due[0].recipients] == ["x@r.example", "y@r.example"]
     assert queue.due(T0 - 1) == []
     assert queue.due(T0, exclude=[msg_id]) == []
-    # A second process opening the queue sees the same.
+    # A tool opening the queue beside its owner sees the same, and only
+    # one owner at a time.
     other = Queue(queue.path)
-    other.open()
+    other.open(owner=False)
     assert [m.id for m in other.due(T0)] == [msg_id]
+    with pytest.raises(QueueBusy):
+        other.enqueue(new("z@r.example"), T0)
+    with pytest.raises(QueueBusy):
+        Queue(queue.path).open()
 
 
 def test_retry_then_deliver_once(queue: Queue) -> None:
@@ -150,13 +156,17 @@ def test_no_dsn_to_null_sender_or_notify_never(queue: Queue) -> None:
 
 def test_uncommitted_files_are_removed_on_open(queue: Queue) -> None:
     kept = queue.enqueue(new("x@r.example"), T0)
-    # What a SIGKILL between the file's fsync and the commit leaves behind.
-    (queue.spool / "ORPHAN").write_bytes(b"half")
+    # What a SIGKILL between the segment's fsync and the commit leaves behind.
+    (queue.spool / "9").write_bytes(b"half")
     queue.close()
     again = Queue(queue.path)
     again.open()
-    assert sorted(os.listdir(again.spool)) == [kept]
+    assert os.listdir(again.spool) == ["1"]
     assert [m.id for m in again.entries()] == [kept]
+    assert again.read(kept) == MSG
+    # Appends go to a new segment after a restart.
+    again.enqueue(new("y@r.example"), T0)
+    assert sorted(os.listdir(again.spool)) == ["1", "10"]
 
 
 def test_failed_commit_leaves_nothing(queue: Queue) -> None:
@@ -178,7 +188,28 @@ def test_flush_and_delete(queue: Queue) -> None:
     assert queue.delete(a)
     assert not queue.delete(a)
     assert [m.id for m in queue.entries()] == [b]
-    assert not (queue.spool / a).exists()
+    with pytest.raises(KeyError):
+        queue.read(a)
+
+
+def test_segments_roll_over_and_go_when_unused(tmp_path: Path) -> None:
+    q = Queue(tmp_path / "q", segment_size=1)  # every batch starts a new segment
+    q.open()
+    a, b = q.enqueue_many([new("x@r.example"), new("y@r.example")], T0)
+    c = q.enqueue(new("z@r.example"), T0)
+    assert sorted(os.listdir(q.spool)) == ["1", "2"]
+    assert q.read(a) == q.read(b) == q.read(c) == MSG
+    q.record(a, [(0, Outcome.DELIVERED, "250")], T0)
+    assert q.finish(a)
+    assert sorted(os.listdir(q.spool)) == ["1", "2"]  # b still lives in segment 1
+    q.record(b, [(0, Outcome.DELIVERED, "250")], T0)
+    assert q.finish(b)
+    assert os.listdir(q.spool) == ["2"]
+    q.record(c, [(0, Outcome.DELIVERED, "250")], T0)
+    assert q.finish(c)
+    assert os.listdir(q.spool) == ["2"]  # still the segment being appended to
+    q.close()
+    assert os.listdir(q.spool) == []
 
 
 def test_delay_warning_once(tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailcore.relay.queue import Queue
+
 __all__ = ["MTAS", "RelayResult", "format_table", "run", "run_one"]
 
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
@@ -190,7 +192,7 @@ def _mailcore(root: Path, sink_port: int) -> Iterator[tuple[int, Path]]:
             line = child.stdout.readline()
             if not line.strip().isdigit():
                 raise RuntimeError("mailcore relay did not start")
-            yield int(line), queue / "spool"
+            yield int(line), queue
         finally:
             child.terminate()
             child.wait(10)
@@ -198,7 +200,12 @@ def _mailcore(root: Path, sink_port: int) -> Iterator[tuple[int, Path]]:
 
 def _queued(mta: str, queue: Path) -> int:
     if mta == "mailcore":
-        return len(os.listdir(queue))
+        reader = Queue(queue)
+        reader.open(owner=False)
+        try:
+            return reader.count()
+        finally:
+            reader.close()
     return sum(len(files) for q in _POSTFIX_QUEUES for _, _, files in os.walk(queue / q))
 
 
@@ -263,7 +270,7 @@ def run_one(mta: str, size: int, *, messages: int, sessions: int) -> RelayResult
                 warm = max(5, messages // 10)
                 _source(port, size, warm, sessions)
                 _wait_empty(mta, queue)
-                stop, sent = threading.Event(), {}
+                stop, sent = threading.Event(), dict[str, float]()
                 prober = threading.Thread(target=_probe, args=(port, stop, sent))
                 start = time.perf_counter()
                 prober.start()

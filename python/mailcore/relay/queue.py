@@ -1,18 +1,24 @@
-"""The durable relay queue: message files in a spool directory, recipients in SQLite.
+"""The durable relay queue: message bytes in spool segments, recipients in SQLite.
 
 Layout under the queue directory::
 
-    spool/<id>     the message, exactly the bytes to send (Received: included)
-    queue.db       SQLite (WAL, synchronous=FULL): one row per message and
-                   one per recipient (state, attempts, next attempt, last reply)
+    spool/<n>      append-only segment files holding message bytes, exactly
+                   as they will be sent (Received: included)
+    queue.db       SQLite (WAL, synchronous=FULL): one row per message (its
+                   segment, offset and size) and one per recipient (state,
+                   attempts, next attempt, last reply)
 
 Durability (the store's rule, DESIGN.md "Nothing accepted is ever lost"):
-the message file is written and fsynced, its directory fsynced, and only
-then the rows are committed. The committed row is the commit point: a file
-without a row is a message whose 250 was never sent, and :meth:`Queue.open`
-deletes it (so no tmp/ and rename step is needed: a half-written file is
-never visible as queued). :meth:`Queue.enqueue_many` does this for a batch
-at once (one directory fsync and one commit for many messages: group commit).
+the bytes are written and fsynced (``fdatasync``, which includes the file's
+new size; a new segment also gets its directory fsynced) before the rows are
+committed. The committed row is the commit point: bytes no row points to
+belong to a message whose 250 was never sent, and nobody ever reads them.
+:meth:`Queue.enqueue_many` stores a whole batch with one fdatasync and one
+commit (group commit: 20 clients waiting for their 250 cost two fsyncs, not
+sixty), which is why messages share segment files rather than having one
+file each. A segment is deleted once no row points into it and it is no
+longer the one being appended to; :meth:`Queue.open` deletes segments that
+no committed row references (left by a crash) and starts a new one.
 
 A recipient's outcome is committed the moment the next hop's reply is
 known (:meth:`Queue.record`). After a SIGKILL the queue holds every message
@@ -29,6 +35,7 @@ dedicated thread.
 from __future__ import annotations
 
 import enum
+import fcntl
 import json
 import os
 import secrets
@@ -44,6 +51,7 @@ __all__ = [
     "NewRecipient",
     "Outcome",
     "Queue",
+    "QueueBusy",
     "QueuedMessage",
     "QueuedRecipient",
     "Recorded",
@@ -53,6 +61,8 @@ __all__ = [
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id TEXT PRIMARY KEY,
+    segment INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
     sender TEXT NOT NULL,
     params TEXT NOT NULL,
     created REAL NOT NULL,
@@ -76,6 +86,7 @@ CREATE TABLE IF NOT EXISTS recipients (
     PRIMARY KEY (msg_id, idx)
 );
 CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt);
+CREATE INDEX IF NOT EXISTS messages_segment ON messages (segment);
 """
 
 
@@ -170,6 +181,25 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class QueueBusy(Exception):
+    """Another process owns the queue (or a non-owner tried to append)."""
+
+
+def read_spool(spool: Path, segment: int, offset: int, size: int) -> bytes:
+    """``size`` bytes at ``offset`` of segment ``segment``."""
+    fd = os.open(spool / str(segment), os.O_RDONLY)
+    try:
+        data = os.pread(fd, size, offset)
+        while len(data) < size:
+            more = os.pread(fd, size - len(data), offset + len(data))
+            if not more:
+                raise OSError(f"spool segment {segment} is truncated")
+            data += more
+        return data
+    finally:
+        os.close(fd)
+
+
 def _recipient(row: sqlite3.Row) -> QueuedRecipient:
     notify = row["notify"]
     orcpt = row["orcpt"]
@@ -198,6 +228,7 @@ class Queue:
         schedule: retry and lifetime rules.
         fsync: fsync files, directories and SQLite commits. Only tests that
             measure nothing but logic may turn it off.
+        segment_size: start a new spool segment past this many bytes.
     """
 
     def __init__(
@@ -206,18 +237,42 @@ class Queue:
         schedule: RetrySchedule | None = None,
         *,
         fsync: bool = True,
+        segment_size: int = 64 * 1024 * 1024,
     ) -> None:
         self.path = Path(path)
         self.spool = self.path / "spool"
         self.schedule = schedule or RetrySchedule()
         self.fsync = fsync
+        self.segment_size = segment_size
         self._db: sqlite3.Connection | None = None
+        self._segment = 0
+        self._segment_fd: int | None = None
+        self._segment_end = 0
+        self._lock: int | None = None
+        self.owner = False
 
     # ------------------------------------------------------------ lifecycle
 
-    def open(self) -> None:
-        """Create or open the queue, and drop files whose enqueue never committed."""
+    def open(self, *, owner: bool = True) -> None:
+        """Create or open the queue.
+
+        The owner (the one relay process delivering from this queue) holds
+        ``queue.lock``, appends to the spool, and deletes segments nobody
+        references. Tools (``mailcore queue``) open with ``owner=False``:
+        they read and change rows but never touch spool files, so they are
+        safe beside a running relay. Raises :class:`QueueBusy` if another
+        owner holds the lock.
+        """
         self.spool.mkdir(parents=True, exist_ok=True)
+        self.owner = owner
+        if owner:
+            lock = os.open(self.path / "queue.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(lock)
+                raise QueueBusy(f"another process owns the queue in {self.path}") from None
+            self._lock = lock
         db = sqlite3.connect(self.path / "queue.db", isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
@@ -225,19 +280,33 @@ class Queue:
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(_SCHEMA)
         self._db = db
-        known = {row[0] for row in db.execute("SELECT id FROM messages")}
-        for name in os.listdir(self.spool):
-            if name not in known:
-                # Written but never committed: its client never got a 250.
-                (self.spool / name).unlink()
-        for msg_id in list(known):
+        if not owner:
+            return
+        used = {row[0] for row in db.execute("SELECT DISTINCT segment FROM messages")}
+        numbers = [int(n) for n in os.listdir(self.spool) if n.isdigit()]
+        for n in numbers:
+            if n not in used:
+                # Only bytes of messages whose 250 was never sent, or of
+                # messages already gone: nobody will read them.
+                (self.spool / str(n)).unlink()
+        # Never append after a crash's torn tail: a fresh segment.
+        self._segment = max([*numbers, *used, 0])
+        for (msg_id,) in db.execute("SELECT id FROM messages").fetchall():
             self.finish(msg_id)
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the current segment (deleted if empty of messages) and the database."""
+        if self._segment_fd is not None:
+            os.close(self._segment_fd)
+            self._segment_fd = None
+            if self._db is not None:
+                self._drop_segment_if_unused(self._segment, closing=True)
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._lock is not None:
+            os.close(self._lock)  # releases the flock
+            self._lock = None
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -248,16 +317,49 @@ class Queue:
 
     # -------------------------------------------------------------- enqueue
 
-    def _write_file(self, msg_id: str, data: bytes) -> None:
-        fd = os.open(self.spool / msg_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+    def _append(self, blobs: Sequence[bytes]) -> list[tuple[int, int]]:
+        """Append ``blobs`` to the current segment, durably; their (segment, offset)."""
+        if not self.owner:
+            raise QueueBusy("only the queue's owner appends to the spool")
+        if self._segment_fd is None or self._segment_end >= self.segment_size:
+            if self._segment_fd is not None:
+                os.close(self._segment_fd)
+                self._segment_fd = None
+                self._drop_segment_if_unused(self._segment)
+            self._segment += 1
+            path = self.spool / str(self._segment)
+            self._segment_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self._segment_end = 0
             if self.fsync:
-                os.fsync(fd)
+                _fsync_dir(self.spool)
+        fd = self._segment_fd
+        places = []
+        offset = self._segment_end
+        try:
+            for blob in blobs:
+                places.append((self._segment, offset))
+                view = memoryview(blob)
+                while view:
+                    written = os.pwrite(fd, view, offset)
+                    view = view[written:]
+                    offset += written
+            if self.fsync:
+                os.fdatasync(fd)
         finally:
-            os.close(fd)
+            # Whatever happened, later bytes go after everything written.
+            self._segment_end = offset
+        return places
+
+    def _drop_segment_if_unused(self, segment: int, *, closing: bool = False) -> None:
+        if not self.owner:
+            return  # the owner may be appending to it right now
+        if segment == self._segment and self._segment_fd is not None and not closing:
+            return
+        used = self.db.execute(
+            "SELECT 1 FROM messages WHERE segment = ? LIMIT 1", (segment,)
+        ).fetchone()
+        if used is None:
+            (self.spool / str(segment)).unlink(missing_ok=True)
 
     def enqueue(self, message: NewMessage, now: float) -> str:
         """Store one message durably; return its queue id."""
@@ -269,38 +371,35 @@ class Queue:
         When this returns, every message survives a crash; if it raises,
         none of them is queued.
         """
-        ids: list[str] = []
+        for message in messages:
+            if not message.recipients:
+                raise ValueError("a message needs at least one recipient")
+        ids = [secrets.token_hex(8).upper() for _ in messages]
+        places = self._append([m.data for m in messages])
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            for message in messages:
-                if not message.recipients:
-                    raise ValueError("a message needs at least one recipient")
-                msg_id = secrets.token_hex(8).upper()
-                self._write_file(msg_id, message.data)
-                ids.append(msg_id)
-            if self.fsync:
-                _fsync_dir(self.spool)
-            db = self.db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                self._insert(messages, ids, now)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            self._insert(messages, ids, places, now)
+            db.execute("COMMIT")
         except BaseException:
-            for msg_id in ids:
-                (self.spool / msg_id).unlink(missing_ok=True)
+            db.execute("ROLLBACK")
             raise
         return ids
 
-    def _insert(self, messages: Sequence[NewMessage], ids: Sequence[str], now: float) -> None:
+    def _insert(
+        self,
+        messages: Sequence[NewMessage],
+        ids: Sequence[str],
+        places: Sequence[tuple[int, int]],
+        now: float,
+    ) -> None:
         db = self.db
         db.executemany(
-            "INSERT INTO messages (id, sender, params, created, size, envid, ret)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (id, segment, offset, sender, params, created, size, envid,"
+            " ret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (i, m.sender, json.dumps(m.params), now, len(m.data), m.envid, m.ret)
-                for i, m in zip(ids, messages, strict=True)
+                (i, seg, off, m.sender, json.dumps(m.params), now, len(m.data), m.envid, m.ret)
+                for i, m, (seg, off) in zip(ids, messages, places, strict=True)
             ],
         )
         db.executemany(
@@ -325,7 +424,12 @@ class Queue:
 
     def read(self, msg_id: str) -> bytes:
         """The message bytes."""
-        return (self.spool / msg_id).read_bytes()
+        row = self.db.execute(
+            "SELECT segment, offset, size FROM messages WHERE id = ?", (msg_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(msg_id)
+        return read_spool(self.spool, row[0], row[1], row[2])
 
     def message(self, msg_id: str, states: Iterable[State] | None = None) -> QueuedMessage | None:
         """A message with its recipients (only those in ``states`` if given)."""
@@ -379,6 +483,10 @@ class Queue:
             if mrow is not None:
                 out.append(self._message(mrow, rcpts))
         return out
+
+    def count(self) -> int:
+        """Number of messages in the queue."""
+        return int(self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
 
     def next_due(self) -> float | None:
         """The earliest next attempt of any queued recipient."""
@@ -496,16 +604,15 @@ class Queue:
         only marked as warned (a delay notification). Returns the DSN's id.
         """
         dsn_id = None
+        places: list[tuple[int, int]] = []
         if dsn is not None:
             dsn_id = secrets.token_hex(8).upper()
-            self._write_file(dsn_id, dsn.data)
-            if self.fsync:
-                _fsync_dir(self.spool)
+            places = self._append([dsn.data])
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             if dsn is not None and dsn_id is not None:
-                self._insert([dsn], [dsn_id], now)
+                self._insert([dsn], [dsn_id], places, now)
             if warning:
                 db.executemany(
                     "UPDATE recipients SET warned = 1 WHERE msg_id = ? AND idx = ?",
@@ -520,8 +627,6 @@ class Queue:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
-            if dsn_id is not None:
-                (self.spool / dsn_id).unlink(missing_ok=True)
             raise
         return dsn_id
 
@@ -545,10 +650,17 @@ class Queue:
         ).fetchone()[0]
         if left:
             return False
-        # Rows first: a crash before the unlink leaves an orphan file that
-        # open() removes; the other order would leave rows without a file.
-        db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
-        (self.spool / msg_id).unlink(missing_ok=True)
+        self._remove(msg_id)
+        return True
+
+    def _remove(self, msg_id: str) -> bool:
+        # Rows first: a crash before the unlink leaves an orphan segment that
+        # open() removes; the other order would leave rows without bytes.
+        row = self.db.execute("SELECT segment FROM messages WHERE id = ?", (msg_id,)).fetchone()
+        if row is None:
+            return False
+        self.db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
+        self._drop_segment_if_unused(row[0])
         return True
 
     # ---------------------------------------------------------- operations
@@ -562,6 +674,4 @@ class Queue:
 
     def delete(self, msg_id: str) -> bool:
         """Remove a message without notifying anyone; False if there is none."""
-        cur = self.db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
-        (self.spool / msg_id).unlink(missing_ok=True)
-        return cur.rowcount > 0
+        return self._remove(msg_id)
