@@ -59,14 +59,13 @@ def test_retry_then_deliver_once(queue: Queue) -> None:
     queue.record(msg_id, [(0, Outcome.DEFERRED, "451 again")], T0 + 60)
     assert queue.due(T0 + 60 + 119) == []
     assert queue.due(T0 + 60 + 120) != []
-    queue.record(msg_id, [(0, Outcome.DELIVERED, "250 ok")], T0 + 200)
-    # A late outcome for a delivered recipient changes nothing.
-    queue.record(msg_id, [(0, Outcome.DEFERRED, "451 stale")], T0 + 201)
-    m = queue.message(msg_id)
-    assert m is not None and m.recipients[0].state is State.DELIVERED
+    assert queue.record(msg_id, [(0, Outcome.DELIVERED, "250 ok")], T0 + 200).finished
+    # Delivered to everyone: gone in the same commit, bytes and all.
+    assert queue.message(msg_id) is None
+    assert os.listdir(queue.spool) == ["1"]  # the segment still being appended to
+    # A late outcome for it changes nothing.
+    assert not queue.record(msg_id, [(0, Outcome.DEFERRED, "451 stale")], T0 + 201).finished
     assert queue.due(T0 + 10_000) == []
-    assert queue.finish(msg_id)
-    assert not (queue.spool / msg_id).exists()
     assert queue.entries() == []
 
 
@@ -199,14 +198,11 @@ def test_segments_roll_over_and_go_when_unused(tmp_path: Path) -> None:
     c = q.enqueue(new("z@r.example"), T0)
     assert sorted(os.listdir(q.spool)) == ["1", "2"]
     assert q.read(a) == q.read(b) == q.read(c) == MSG
-    q.record(a, [(0, Outcome.DELIVERED, "250")], T0)
-    assert q.finish(a)
+    assert q.record(a, [(0, Outcome.DELIVERED, "250")], T0).finished
     assert sorted(os.listdir(q.spool)) == ["1", "2"]  # b still lives in segment 1
-    q.record(b, [(0, Outcome.DELIVERED, "250")], T0)
-    assert q.finish(b)
+    assert q.record(b, [(0, Outcome.DELIVERED, "250")], T0).finished
     assert os.listdir(q.spool) == ["2"]
-    q.record(c, [(0, Outcome.DELIVERED, "250")], T0)
-    assert q.finish(c)
+    assert q.record(c, [(0, Outcome.DELIVERED, "250")], T0).finished
     assert os.listdir(q.spool) == ["2"]  # still the segment being appended to
     q.close()
     assert os.listdir(q.spool) == []

@@ -139,6 +139,9 @@ class Recorded:
 
     failed: list[int] = field(default_factory=list)
     delayed: list[int] = field(default_factory=list)
+    finished: bool = False
+    """No recipient is left to deliver or bounce: the message was removed."""
+    segment: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,15 +534,31 @@ class Queue:
         """:meth:`record` for several messages in one transaction (one fsync)."""
         db = self.db
         out: list[Recorded] = []
+        segments: set[int] = set()
         db.execute("BEGIN IMMEDIATE")
         try:
             for msg_id, outcomes, remote in batch:
-                out.append(self._record(msg_id, outcomes, now, remote))
+                result = self._record(msg_id, outcomes, now, remote)
+                if result.segment is not None and self._done(msg_id):
+                    # Every recipient delivered (or bounced): gone in the same commit.
+                    db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
+                    segments.add(result.segment)
+                    result.finished = True
+                out.append(result)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        for segment in segments:
+            self._drop_segment_if_unused(segment)
         return out
+
+    def _done(self, msg_id: str) -> bool:
+        left = self.db.execute(
+            "SELECT 1 FROM recipients WHERE msg_id = ? AND state IN ('queued', 'failed') LIMIT 1",
+            (msg_id,),
+        ).fetchone()
+        return left is None
 
     def _record(
         self,
@@ -549,10 +568,11 @@ class Queue:
         remote: str | None,
     ) -> Recorded:
         db = self.db
-        msg = db.execute("SELECT created FROM messages WHERE id = ?", (msg_id,)).fetchone()
+        msg = db.execute("SELECT created, segment FROM messages WHERE id = ?", (msg_id,)).fetchone()
         result = Recorded()
         if msg is None:
             return result
+        result.segment = msg["segment"]
         expired = self.schedule.expired(msg["created"], now)
         warn_after = self.schedule.delay_warning
         for idx, given, text in outcomes:
@@ -643,12 +663,7 @@ class Queue:
 
     def finish(self, msg_id: str) -> bool:
         """Remove the message if no recipient is QUEUED or FAILED; True if removed."""
-        db = self.db
-        left = db.execute(
-            "SELECT COUNT(*) FROM recipients WHERE msg_id = ? AND state IN ('queued', 'failed')",
-            (msg_id,),
-        ).fetchone()[0]
-        if left:
+        if not self._done(msg_id):
             return False
         self._remove(msg_id)
         return True

@@ -20,7 +20,14 @@ from typing import Any
 from mailcore.delivery import LocalDelivery
 from mailcore.limits import SMTPClientLimits
 from mailcore.relay.policy import RelayPolicy, Verdict
-from mailcore.relay.queue import NewMessage, NewRecipient, Queue
+from mailcore.relay.queue import (
+    NewMessage,
+    NewRecipient,
+    Queue,
+    QueuedMessage,
+    QueuedRecipient,
+    State,
+)
 from mailcore.relay.routing import Route, Router
 from mailcore.relay.schedule import RetrySchedule
 from mailcore.relay.worker import DeliveryWorkers, WorkerLimits, _Batcher
@@ -167,8 +174,37 @@ class Relay:
             ret=envelope.ret,
         )
         await self.open()
+        now = self.clock()
         msg_id = await self._enqueue.submit(message)
-        self.workers.wake()
+        # Straight to the workers: no queue scan for mail that just arrived.
+        self.workers.submit(
+            QueuedMessage(
+                msg_id,
+                message.sender,
+                message.params,
+                now,
+                len(data),
+                message.envid,
+                message.ret,
+                tuple(
+                    QueuedRecipient(
+                        msg_id,
+                        idx,
+                        r.address,
+                        r.params,
+                        r.notify,
+                        r.orcpt,
+                        State.QUEUED,
+                        0,
+                        now,
+                        None,
+                        None,
+                        False,
+                    )
+                    for idx, r in enumerate(message.recipients)
+                ),
+            )
+        )
         return msg_id
 
     async def enqueue_raw(

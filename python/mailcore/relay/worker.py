@@ -126,7 +126,8 @@ class _Batcher(Generic[T, R]):
 class _Job:
     message: QueuedMessage
     recipients: list[QueuedRecipient]
-    done: asyncio.Future[None]
+    done: asyncio.Future[bool]
+    """Set when the outcome is committed: True if some recipient failed."""
 
 
 @dataclass(slots=True)
@@ -261,14 +262,17 @@ class DeliveryWorkers:
         while True:
             self._wake.clear()
             try:
-                await self._pass(wait=False)
+                started = await self._pass(wait=False)
                 nxt = await self.call(self.queue.next_due)
             except Exception:  # noqa: BLE001 - a bad pass must not stop delivery
                 _log.exception("relay queue pass failed")
-                nxt = None
+                started, nxt = 0, None
             delay = self.limits.poll
             if nxt is not None:
                 delay = max(0.0, min(delay, nxt - self.clock()))
+                if started == 0 and delay == 0.0:
+                    # What is due is in flight already: no busy loop.
+                    delay = min(self.limits.poll, 0.5)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay + 0.01)
 
@@ -326,7 +330,7 @@ class DeliveryWorkers:
                     failures.append((rcpt.idx, kind, dest.reply))
                     continue
                 groups.setdefault(dest.key, (dest, []))[1].append(rcpt)
-            waits: list[Awaitable[None]] = []
+            waits: list[Awaitable[bool]] = []
             if failures:
                 waits.append(self._commit(message, failures, None))
             loop = asyncio.get_running_loop()
@@ -334,8 +338,9 @@ class DeliveryWorkers:
                 job = _Job(message, rcpts, loop.create_future())
                 self._enqueue_job(dest, job)
                 waits.append(job.done)
-            await asyncio.gather(*waits)
-            await self._after(message.id)
+            failed = await asyncio.gather(*waits)
+            if any(failed):
+                await self._after(message.id)
         except Exception:  # noqa: BLE001 - the message stays queued for the next pass
             _log.exception("delivering %s failed", message.id)
         finally:
@@ -357,11 +362,13 @@ class DeliveryWorkers:
         message: QueuedMessage,
         outcomes: Sequence[tuple[int, Outcome, str]],
         remote: str | None,
-    ) -> None:
+    ) -> bool:
+        """Commit outcomes; True if some recipient now failed (a DSN is due)."""
         result = await self._record.submit((message.id, outcomes, remote))
         self.delivered += sum(1 for _, o, _ in outcomes if o is Outcome.DELIVERED)
         if result.delayed:
             await self._notify(message.id, result.delayed, delayed=True)
+        return bool(result.failed)
 
     async def _after(self, msg_id: str) -> None:
         failed = await self.call(self.queue.message, msg_id, [State.FAILED])
@@ -428,11 +435,12 @@ class DeliveryWorkers:
     async def _finish_job(
         self, job: _Job, outcomes: Sequence[tuple[int, Outcome, str]], remote: str | None
     ) -> None:
+        failed = False
         try:
-            await self._commit(job.message, outcomes, remote)
+            failed = await self._commit(job.message, outcomes, remote)
         finally:
             if not job.done.done():
-                job.done.set_result(None)
+                job.done.set_result(failed)
 
     async def _connect(self, dest: Destination) -> tuple[SMTPClient | None, str, str]:
         """Connect to the first host that answers; (client, host name, last error)."""
@@ -485,7 +493,7 @@ class DeliveryWorkers:
                 job = await self._next_job(pool)
         finally:
             if job is not None and not job.done.done():
-                job.done.set_result(None)
+                job.done.set_result(False)
             await client.quit()
 
     async def _send(self, client: SMTPClient, name: str, job: _Job) -> bool:
