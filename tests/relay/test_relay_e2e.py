@@ -464,3 +464,153 @@ async def test_local_forms_are_accepted_without_relaying(
     (entry,) = relay.queue.entries()
     assert entry.recipients[0].address == stored
     assert "no local delivery" in (entry.recipients[0].last_reply or "")
+
+
+# ------------------------------------------------- AUTH, delays, config ---
+
+
+class OneUser:
+    """A credential source with one user (the server-side SASL check is real)."""
+
+    scram = False
+
+    async def verify_password(self, username: str, password: str) -> str | None:
+        return username if (username, password) == ("relay", "s3cret") else None
+
+    async def scram_secrets(self, username: str) -> tuple[bytes, int, bytes, bytes] | None:
+        return None
+
+    async def cram_secret(self, username: str) -> bytes | None:
+        return None
+
+
+async def test_smarthost_with_required_tls_and_auth(
+    tmp_path: Path, server_context: ssl.SSLContext, ca: Any
+) -> None:
+    handler = Hop()
+    logins: list[str] = []
+
+    class Recording(Hop):
+        async def handle_AUTH(self, session: Any, account: str) -> None:
+            logins.append(account)
+
+    handler = Recording()
+    smarthost = SMTPServer(
+        handler, hostname="localhost", ssl_context=server_context, credentials=OneUser()
+    )
+    await smarthost.start("127.0.0.1", 0)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    policy = RelayPolicy(["example.org"], ["127.0.0.0/8"])
+    router = Router(
+        policy.is_local_domain,
+        smarthost=Route("localhost", smarthost.port, "required", "relay", "s3cret"),
+    )
+    relay = Relay(
+        tmp_path / "q",
+        hostname="relay.test",
+        policy=policy,
+        router=router,
+        ssl_context=client_ctx,
+        client_limits=FAST,
+        limits=WorkerLimits(linger=0.1),
+        clock=FakeClock(),
+    )
+    try:
+        await relay.enqueue_raw(MSG, "ann@example.org", ["bob@r.test"])
+        await relay.run_once()
+        assert relay.queue.entries() == []
+    finally:
+        await relay.stop()
+        await smarthost.stop()
+    assert logins == ["relay"]
+    assert [(m.data, m.tls) for m in handler.messages] == [(MSG, True)]
+
+
+async def test_delay_warning_reaches_the_sender_once(
+    tmp_path: Path, hop: tuple[Hop, SMTPServer]
+) -> None:
+    handler, hop_server = hop
+    handler.data_replies = [Reply(451, "4.2.2", "mailbox full")] * 5
+    accounts = Accounts(tmp_path, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    accounts.add_user("ann@example.org", "pw")
+    clock = FakeClock()
+    async with MaildirStore(tmp_path) as store:
+        policy = RelayPolicy(["example.org"])
+        relay = Relay(
+            tmp_path / "q",
+            hostname="relay.test",
+            policy=policy,
+            router=Router(
+                policy.is_local_domain, smarthost=Route("127.0.0.1", hop_server.port, "none")
+            ),
+            local=LocalDelivery(store, accounts),
+            schedule=RetrySchedule(first=300, maximum=3600, delay_warning=600),
+            client_limits=FAST,
+            limits=WorkerLimits(linger=0.1),
+            clock=clock,
+        )
+        try:
+            await relay.enqueue_raw(MSG, "ann@example.org", ["bob@r.test"], ENVID="D1")
+            for step in (0, 300, 600, 1200):
+                clock.now += step
+                await relay.run_once()
+            await relay.run_once()
+            metas = await store.messages("ann@example.org", "INBOX")
+            assert len(metas) == 1
+            data = b"".join([c async for c in store.read("ann@example.org", "INBOX", metas[0].uid)])
+            (entry,) = relay.queue.entries()  # the original, still being retried
+            assert entry.recipients[0].warned and entry.recipients[0].attempts == 4
+        finally:
+            await relay.stop()
+    assert b"Action: delayed" in data and b"Status: 4.2.2" in data
+    assert b"Original-Envelope-Id: D1" in data
+
+
+def test_relay_from_config(tmp_path: Path) -> None:
+    from mailcore.config import ConfigError, parse_config
+
+    cfg = parse_config(
+        {
+            "data_dir": str(tmp_path),
+            "hostname": "mx.example.org",
+            "domains": ["example.org"],
+            "relay": {
+                "networks": ["10.0.0.0/8"],
+                "smarthost": "127.0.0.1:2526",
+                "smarthost_tls": "required",
+                "smarthost_user": "u",
+                "smarthost_password": "p",
+                "resolver": "127.0.0.1:5353",
+                "mx_port": 2525,
+                "per_destination": 3,
+                "retry_first": 60,
+                "retry_max": 600,
+                "lifetime": 3600,
+                "routes": {"Special.Test": {"host": "127.0.0.2", "port": 26, "tls": "none"}},
+            },
+        }
+    )
+    relay = Relay.from_config(cfg)
+    assert relay.queue.path == tmp_path / "queue"
+    assert relay.router.smarthost == Route("127.0.0.1", 2526, "required", "u", "p")
+    assert relay.router.routes == {"special.test": Route("127.0.0.2", 26, "none")}
+    assert relay.router.mx_port == 2525
+    assert relay.queue.schedule == RetrySchedule(first=60, maximum=600, lifetime=3600)
+    assert relay.workers.limits.per_destination == 3
+    assert relay.may_relay(_session("10.1.1.1")) and not relay.may_relay(_session("11.1.1.1"))
+    for bad in (
+        {"smarthost_tls": "maybe"},
+        {"retry_first": 600, "retry_max": 60},
+        {"routes": {"a.test": {"host": "h", "bogus": 1}}},
+        {"per_destination": 0},
+        {"queue": "x"},
+    ):
+        with pytest.raises(ConfigError):
+            parse_config({"relay": bad})
+
+
+def _session(peer: str) -> Any:
+    from mailcore.smtp.handlers import Session
+
+    return Session(peer=(peer, 25), server_hostname="mx")

@@ -37,9 +37,14 @@ class _Status:
 
 
 def wants_notification(rcpt: QueuedRecipient, event: str) -> bool:
-    """Whether ``rcpt`` asked to hear about ``event`` (``FAILURE`` or ``DELAY``)."""
+    """Whether ``rcpt`` asked to hear about ``event`` (``FAILURE`` or ``DELAY``).
+
+    Without NOTIFY both are reported (RFC 3461 section 4.1 leaves the
+    default to the MTA; delays are only ever looked at when the schedule
+    has a ``delay_warning``).
+    """
     if rcpt.notify is None:
-        return event == "FAILURE"
+        return True
     if "NEVER" in rcpt.notify:
         return False
     return event in rcpt.notify

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -129,7 +130,16 @@ class Router:
         return await self._mx(domain)
 
     async def _route(self, route: Route) -> Destination:
-        addresses = await self._addresses(route.host, literal_ok=True)
+        # A configured host name goes through the system resolver (so
+        # /etc/hosts applies, as for any configured name); failing to find
+        # it is a local problem: retry, never bounce.
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                route.host.strip("[]"), route.port, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            raise RouteError(f"451 4.4.4 route host {route.host}: {exc}", permanent=False) from None
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if not addresses:
             raise RouteError(f"451 4.4.4 no address for route host {route.host}", permanent=False)
         return Destination(
@@ -154,7 +164,7 @@ class Router:
             ) from None
         return list(answer)
 
-    async def _addresses(self, host: str, *, literal_ok: bool = False) -> list[str]:
+    async def _addresses(self, host: str) -> list[str]:
         import ipaddress
 
         try:
