@@ -253,6 +253,9 @@ class Queue:
         self._segment_end = 0
         self._lock: int | None = None
         self.owner = False
+        # Where each message's bytes are (owner only), so that reading a
+        # message never waits for the database thread.
+        self._places: dict[str, tuple[int, int, int]] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -292,6 +295,10 @@ class Queue:
                 # Only bytes of messages whose 250 was never sent, or of
                 # messages already gone: nobody will read them.
                 (self.spool / str(n)).unlink()
+        self._places = {
+            row[0]: (row[1], row[2], row[3])
+            for row in db.execute("SELECT id, segment, offset, size FROM messages")
+        }
         # Never append after a crash's torn tail: a fresh segment.
         self._segment = max([*numbers, *used, 0])
         for (msg_id,) in db.execute("SELECT id FROM messages").fetchall():
@@ -374,20 +381,49 @@ class Queue:
         When this returns, every message survives a crash; if it raises,
         none of them is queued.
         """
+        return self.commit(messages, (), now)[0]
+
+    def commit(
+        self,
+        messages: Sequence[NewMessage],
+        outcomes: Sequence[tuple[str, Sequence[tuple[int, Outcome, str]], str | None]],
+        now: float,
+    ) -> tuple[list[str], list[Recorded]]:
+        """Enqueue ``messages`` and record ``outcomes`` in one transaction.
+
+        The relay's group commit: new mail and delivery results that arrive
+        together share one spool fdatasync and one SQLite commit. Returns the
+        new ids and one :class:`Recorded` per outcome entry (see
+        :meth:`record_many`).
+        """
         for message in messages:
             if not message.recipients:
                 raise ValueError("a message needs at least one recipient")
         ids = [secrets.token_hex(8).upper() for _ in messages]
-        places = self._append([m.data for m in messages])
+        places = self._append([m.data for m in messages]) if messages else []
         db = self.db
+        out: list[Recorded] = []
+        segments: set[int] = set()
         db.execute("BEGIN IMMEDIATE")
         try:
-            self._insert(messages, ids, places, now)
+            if messages:
+                self._insert(messages, ids, places, now)
+            for msg_id, results, remote in outcomes:
+                result = self._record(msg_id, results, now, remote)
+                if result.segment is not None and self._done(msg_id):
+                    # Every recipient delivered (or bounced): gone in the same commit.
+                    db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
+                    self._places.pop(msg_id, None)
+                    segments.add(result.segment)
+                    result.finished = True
+                out.append(result)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return ids
+        for segment in segments:
+            self._drop_segment_if_unused(segment)
+        return ids, out
 
     def _insert(
         self,
@@ -397,6 +433,9 @@ class Queue:
         now: float,
     ) -> None:
         db = self.db
+        if self.owner:
+            for i, m, (seg, off) in zip(ids, messages, places, strict=True):
+                self._places[i] = (seg, off, len(m.data))
         db.executemany(
             "INSERT INTO messages (id, segment, offset, sender, params, created, size, envid,"
             " ret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -426,7 +465,10 @@ class Queue:
     # ------------------------------------------------------------- reading
 
     def read(self, msg_id: str) -> bytes:
-        """The message bytes."""
+        """The message bytes (the owner may call this from any thread)."""
+        place = self._places.get(msg_id)
+        if place is not None:
+            return read_spool(self.spool, *place)
         row = self.db.execute(
             "SELECT segment, offset, size FROM messages WHERE id = ?", (msg_id,)
         ).fetchone()
@@ -531,27 +573,12 @@ class Queue:
         batch: Sequence[tuple[str, Sequence[tuple[int, Outcome, str]], str | None]],
         now: float,
     ) -> list[Recorded]:
-        """:meth:`record` for several messages in one transaction (one fsync)."""
-        db = self.db
-        out: list[Recorded] = []
-        segments: set[int] = set()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for msg_id, outcomes, remote in batch:
-                result = self._record(msg_id, outcomes, now, remote)
-                if result.segment is not None and self._done(msg_id):
-                    # Every recipient delivered (or bounced): gone in the same commit.
-                    db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
-                    segments.add(result.segment)
-                    result.finished = True
-                out.append(result)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        for segment in segments:
-            self._drop_segment_if_unused(segment)
-        return out
+        """:meth:`record` for several messages in one transaction (one fsync).
+
+        A message with no recipient left to deliver or bounce is removed in
+        the same commit (``Recorded.finished``).
+        """
+        return self.commit((), batch, now)[1]
 
     def _done(self, msg_id: str) -> bool:
         left = self.db.execute(
@@ -675,6 +702,7 @@ class Queue:
         if row is None:
             return False
         self.db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
+        self._places.pop(msg_id, None)
         self._drop_segment_if_unused(row[0])
         return True
 

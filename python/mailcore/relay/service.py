@@ -30,7 +30,7 @@ from mailcore.relay.queue import (
 )
 from mailcore.relay.routing import Route, Router
 from mailcore.relay.schedule import RetrySchedule
-from mailcore.relay.worker import DeliveryWorkers, WorkerLimits, _Batcher
+from mailcore.relay.worker import DeliveryWorkers, WorkerLimits
 from mailcore.smtp import replies as R
 from mailcore.smtp.handlers import Envelope, Handler, Session
 from mailcore.smtp.replies import Reply
@@ -88,7 +88,6 @@ class Relay:
             ssl_context=ssl_context,
             clock=clock,
         )
-        self._enqueue = _Batcher(self._enqueue_batch, self.workers.db)
         self._opened = False
 
     @classmethod
@@ -124,9 +123,6 @@ class Relay:
                 connections=settings.connections, per_destination=settings.per_destination
             ),
         )
-
-    def _enqueue_batch(self, items: list[NewMessage]) -> list[str]:
-        return self.queue.enqueue_many(items, self.clock())
 
     async def open(self) -> None:
         """Open the queue (done by :meth:`start`; tests that drive passes call this)."""
@@ -175,7 +171,8 @@ class Relay:
         )
         await self.open()
         now = self.clock()
-        msg_id = await self._enqueue.submit(message)
+        msg_id = await self.workers.committer.submit(message)
+        assert isinstance(msg_id, str)
         # Straight to the workers: no queue scan for mail that just arrived.
         self.workers.submit(
             QueuedMessage(

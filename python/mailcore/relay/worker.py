@@ -16,8 +16,9 @@ into RFC 3464 DSNs queued in the same transaction that marks the recipients
 bounced. The Received: header was added by the SMTP server that accepted
 the message; the bytes are sent as queued.
 
-All queue access runs on one dedicated thread (SQLite connection affinity,
-and writes are serialized anyway).
+All database access runs on one dedicated thread (writes are serialized
+anyway); message bytes are read straight from the spool (page-cached, just
+written) without waiting for that thread.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+RecordItem = tuple[str, Sequence[tuple[int, "Outcome", str]], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +190,10 @@ class DeliveryWorkers:
         self.ssl_context = ssl_context
         self.clock = clock
         self.db = ThreadPoolExecutor(1, thread_name_prefix="mailcore-queue")
-        self._record = _Batcher(self._record_batch, self.db)
+        self.committer: _Batcher[NewMessage | RecordItem, str | Recorded] = _Batcher(
+            self._commit_batch, self.db
+        )
+        """Group commit of new mail (from the relay) and delivery outcomes."""
         self._pools: dict[tuple[object, ...], _Pool] = {}
         self._sessions: asyncio.Semaphore | None = None
         self._inflight: set[str] = set()
@@ -206,10 +211,12 @@ class DeliveryWorkers:
         """Run ``fn(*args)`` on the queue's thread."""
         return await asyncio.get_running_loop().run_in_executor(self.db, fn, *args)
 
-    def _record_batch(
-        self, items: list[tuple[str, Sequence[tuple[int, Outcome, str]], str | None]]
-    ) -> list[Recorded]:
-        return self.queue.record_many(items, self.clock())
+    def _commit_batch(self, items: list[NewMessage | RecordItem]) -> list[str | Recorded]:
+        messages = [i for i in items if isinstance(i, NewMessage)]
+        outcomes = [i for i in items if not isinstance(i, NewMessage)]
+        ids, recorded = self.queue.commit(messages, outcomes, self.clock())
+        new, done = iter(ids), iter(recorded)
+        return [next(new) if isinstance(i, NewMessage) else next(done) for i in items]
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -364,7 +371,8 @@ class DeliveryWorkers:
         remote: str | None,
     ) -> bool:
         """Commit outcomes; True if some recipient now failed (a DSN is due)."""
-        result = await self._record.submit((message.id, outcomes, remote))
+        result = await self.committer.submit((message.id, outcomes, remote))
+        assert isinstance(result, Recorded)
         self.delivered += sum(1 for _, o, _ in outcomes if o is Outcome.DELIVERED)
         if result.delayed:
             await self._notify(message.id, result.delayed, delayed=True)
@@ -513,7 +521,7 @@ class DeliveryWorkers:
                     k: v for k, v in rcpt.params.items() if k in ("NOTIFY", "ORCPT")
                 }
         try:
-            data = await asyncio.to_thread(self.queue.read, message.id)
+            data = self.queue.read(message.id)
             result = await client.send_message(
                 data,
                 message.sender,
@@ -566,7 +574,7 @@ class DeliveryWorkers:
                         r.idx for r in job.recipients if r.idx not in {i for i, _, _ in outcomes}
                     ]
                     if accounts:
-                        data = await asyncio.to_thread(self.queue.read, job.message.id)
+                        data = self.queue.read(job.message.id)
                         try:
                             await self.local.deliver(accounts, data)
                             kind, text = Outcome.DELIVERED, "250 2.0.0 delivered to mailbox"
