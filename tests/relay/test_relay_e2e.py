@@ -328,9 +328,11 @@ async def test_dsn_parameters_travel_to_a_dsn_capable_hop(make_relay: Factory) -
 async def test_mx_lookup_on_loopback_dns(hop: tuple[Hop, SMTPServer], make_relay: Factory) -> None:
     handler, hop_server = hop
     zone = {
-        ("remote.test", "MX"): ["10 mx1.remote.test.", "20 mx2.remote.test."],
-        ("mx1.remote.test", "A"): ["127.0.0.1"],
-        ("mx2.remote.test", "A"): ["127.0.0.2"],
+        # The preferred MX refuses connections (nothing listens on
+        # 127.0.0.2): delivery falls back to the next one.
+        ("remote.test", "MX"): ["20 mx2.remote.test.", "10 mx1.remote.test."],
+        ("mx1.remote.test", "A"): ["127.0.0.2"],
+        ("mx2.remote.test", "A"): ["127.0.0.1"],
         ("plain.test", "A"): ["127.0.0.1"],
         ("nullmx.test", "MX"): ["0 ."],
     }
@@ -343,7 +345,7 @@ async def test_mx_lookup_on_loopback_dns(hop: tuple[Hop, SMTPServer], make_relay
             dns_timeout=2,
         )
         dest = await router.resolve("Remote.Test.")
-        assert dest.hosts == (("mx1.remote.test", "127.0.0.1"), ("mx2.remote.test", "127.0.0.2"))
+        assert dest.hosts == (("mx1.remote.test", "127.0.0.2"), ("mx2.remote.test", "127.0.0.1"))
         # No MX: the A record of the domain itself.
         assert (await router.resolve("plain.test")).hosts == (("plain.test", "127.0.0.1"),)
         relay = make_relay(router=router, clock=FakeClock())
