@@ -293,10 +293,10 @@ class DeliveryWorkers:
         return await self._pass(wait=True)
 
     async def _pass(self, *, wait: bool) -> int:
+        # Copied here: the set changes on this thread while the query runs on the other.
+        skip = frozenset(self._inflight)
         due = await self.call(
-            lambda: self.queue.due(
-                self.clock(), limit=self.limits.batch, exclude=set(self._inflight)
-            )
+            lambda: self.queue.due(self.clock(), limit=self.limits.batch, exclude=skip)
         )
         started = []
         for message in due:
