@@ -310,16 +310,18 @@ async def test_dsn_parameters_travel_to_a_dsn_capable_hop(make_relay: Factory) -
                     "ann@example.org",
                     ["bob@r.test"],
                     mail_options={"RET": "FULL", "ENVID": "E7"},
-                    rcpt_options={"bob@r.test": {"NOTIFY": "FAILURE,DELAY"}},
+                    rcpt_options={"bob@r.test": {"NOTIFY": "SUCCESS,FAILURE,DELAY"}},
                 )
         finally:
             await server.stop()
         await relay.run_once()
+        # The next hop offers DSN and takes over: no "relayed" notice from us.
+        assert relay.queue.entries() == []
         await wait_for(lambda: len(list(dump.iterdir())) == 1)
         (d,) = [p.read_bytes() for p in dump.iterdir()]
     assert b"X-Mail-Args: <ann@example.org> " in d
     assert b"RET=FULL" in d and b"ENVID=E7" in d
-    assert b"X-Rcpt-Args: <bob@r.test> NOTIFY=FAILURE,DELAY" in d
+    assert b"X-Rcpt-Args: <bob@r.test> NOTIFY=SUCCESS,FAILURE,DELAY" in d
 
 
 # -------------------------------------------------------------- routing ---
@@ -616,3 +618,61 @@ def _session(peer: str) -> Any:
     from mailcore.smtp.handlers import Session
 
     return Session(peer=(peer, 25), server_hostname="mx")
+
+
+async def test_notify_success_relayed_and_delivered(tmp_path: Path, make_relay: Factory) -> None:
+    got: list[Any] = []
+
+    class Keep:  # aiosmtpd offers no DSN: the relay must report "relayed" itself
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            got.append(envelope)
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    accounts = Accounts(tmp_path, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    accounts.add_user("ann@example.org", "pw")
+    accounts.add_user("carol@example.org", "pw")
+    try:
+        async with MaildirStore(tmp_path) as store:
+            relay = make_relay(port, local=LocalDelivery(store, accounts), clock=FakeClock())
+            await relay.open()
+            server = SMTPServer(RelayHandler(relay), hostname="relay.test")
+            await server.start("127.0.0.1", 0)
+            try:
+                async with SMTPClient("127.0.0.1", server.port, limits=FAST) as c:
+                    result = await c.send_message(
+                        MSG,
+                        "ann@example.org",
+                        ["bob@r.test", "carol@example.org", "dan@r.test"],
+                        rcpt_options={
+                            "bob@r.test": {"NOTIFY": "SUCCESS"},
+                            "carol@example.org": {"NOTIFY": "SUCCESS,FAILURE"},
+                        },
+                    )
+                    assert result.ok
+            finally:
+                await server.stop()
+            await relay.run_once()
+            await relay.run_once()
+            assert relay.queue.entries() == []
+            reports = []
+            for account in ("ann@example.org", "carol@example.org"):
+                for meta in await store.messages(account, "INBOX"):
+                    reports.append(
+                        b"".join([c async for c in store.read(account, "INBOX", meta.uid)])
+                    )
+    finally:
+        controller.stop()
+    assert [e.rcpt_tos for e in got] == [["bob@r.test", "dan@r.test"]]
+    carol_copy = [r for r in reports if r.startswith(b"Delivered-To: carol@example.org")]
+    assert len(carol_copy) == 1 and strip_received(carol_copy[0].split(b"\r\n", 1)[1]) == MSG
+    dsns = sorted(r for r in reports if b"multipart/report" in r)
+    assert len(dsns) == 2
+    relayed = next(d for d in dsns if b"Action: relayed" in d)
+    delivered = next(d for d in dsns if b"Action: delivered" in d)
+    assert b"Final-Recipient: rfc822; bob@r.test" in relayed and b"dan@r.test" not in relayed
+    assert b"Status: 2.0.0" in relayed
+    assert b"Final-Recipient: rfc822; carol@example.org" in delivered
+    assert all(d.startswith(b"Delivered-To: ann@example.org") for d in dsns)

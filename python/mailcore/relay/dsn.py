@@ -37,21 +37,25 @@ class _Status:
 
 
 def wants_notification(rcpt: QueuedRecipient, event: str) -> bool:
-    """Whether ``rcpt`` asked to hear about ``event`` (``FAILURE`` or ``DELAY``).
+    """Whether ``rcpt`` asked to hear about ``event`` (``SUCCESS``, ``FAILURE`` or ``DELAY``).
 
-    Without NOTIFY both are reported (RFC 3461 section 4.1 leaves the
-    default to the MTA; delays are only ever looked at when the schedule
-    has a ``delay_warning``).
+    Without NOTIFY failures and delays are reported, successes never
+    (RFC 3461 section 4.1 leaves the default to the MTA; delays are only
+    ever looked at when the schedule has a ``delay_warning``).
     """
     if rcpt.notify is None:
-        return True
+        return event != "SUCCESS"
     if "NEVER" in rcpt.notify:
         return False
     return event in rcpt.notify
 
 
-def _status(reply: str | None, delayed: bool) -> _Status:
+def _status(reply: str | None, delayed: bool, success: bool = False) -> _Status:
     # The last reply is "CODE ENH text" as the client's Response prints it.
+    if success:
+        parts = (reply or "").split(" ", 2)
+        code = parts[1] if len(parts) > 1 and parts[1][:2] == "2." else "2.0.0"
+        return _Status(code, reply or None)
     if not reply:
         return _Status("4.0.0" if delayed else "5.0.0", None)
     parts = reply.split(" ", 2)
@@ -78,24 +82,31 @@ def build_dsn(
     reporting_mta: str,
     now: datetime | None = None,
     delayed: bool = False,
+    success: str | None = None,
 ) -> NewMessage | None:
     """The DSN for ``recipients`` of ``message`` (None when nobody is to be told).
 
-    ``delayed`` makes a delay warning (Action: delayed) instead of a failure report.
+    ``delayed`` makes a delay warning (Action: delayed) instead of a failure
+    report; ``success`` ("delivered" or "relayed") a success notification
+    for recipients that asked NOTIFY=SUCCESS (RFC 3461 section 6.2: a relay
+    whose next hop does not take DSN responsibility sends "relayed").
     """
     if not message.sender:
         return None
-    event = "DELAY" if delayed else "FAILURE"
+    event = "SUCCESS" if success else "DELAY" if delayed else "FAILURE"
     told = [r for r in recipients if wants_notification(r, event)]
     if not told:
         return None
     when = now or datetime.now(timezone.utc)
     date = email.utils.format_datetime(when)
     boundary = f"=_mailcore_{secrets.token_hex(12)}"
-    action = "delayed" if delayed else "failed"
-    subject = (
-        "Delayed Mail (still being retried)" if delayed else "Undelivered Mail Returned to Sender"
-    )
+    action = success or ("delayed" if delayed else "failed")
+    if success:
+        subject = "Successful Mail Delivery Report"
+    elif delayed:
+        subject = "Delayed Mail (still being retried)"
+    else:
+        subject = "Undelivered Mail Returned to Sender"
     lines = [
         f"Date: {date}",
         f"From: Mail Delivery System <MAILER-DAEMON@{reporting_mta}>",
@@ -114,7 +125,14 @@ def build_dsn(
         f"This is the mail system at host {reporting_mta}.",
         "",
     ]
-    if delayed:
+    if success == "delivered":
+        lines.append("Your message was delivered to the recipients below.")
+    elif success:
+        lines.append(
+            "Your message was passed on to the recipients below; the next system"
+            " does not send delivery notifications."
+        )
+    elif delayed:
         lines.append("Your message could not be delivered yet; it will be retried.")
     else:
         lines.append("Your message could not be delivered to one or more recipients.")
@@ -131,7 +149,7 @@ def build_dsn(
     ]
     # Per-recipient fields (RFC 3464 section 2.3).
     for rcpt in told:
-        status = _status(rcpt.last_reply, delayed)
+        status = _status(rcpt.last_reply, delayed, success is not None)
         lines.append("")
         if rcpt.orcpt:
             lines.append(f"Original-Recipient: {rcpt.orcpt[0]};{_xtext_free(rcpt.orcpt[1])}")

@@ -388,26 +388,33 @@ class Queue:
         messages: Sequence[NewMessage],
         outcomes: Sequence[tuple[str, Sequence[tuple[int, Outcome, str]], str | None]],
         now: float,
+        *,
+        notices: Sequence[NewMessage] = (),
     ) -> tuple[list[str], list[Recorded]]:
         """Enqueue ``messages`` and record ``outcomes`` in one transaction.
 
         The relay's group commit: new mail and delivery results that arrive
         together share one spool fdatasync and one SQLite commit. Returns the
         new ids and one :class:`Recorded` per outcome entry (see
-        :meth:`record_many`).
+        :meth:`record_many`). ``notices`` are queued too (success DSNs that
+        must exist exactly when the outcome they report does); their ids
+        are not returned.
         """
-        for message in messages:
+        everything = [*messages, *notices]
+        for message in everything:
             if not message.recipients:
                 raise ValueError("a message needs at least one recipient")
-        ids = [secrets.token_hex(8).upper() for _ in messages]
-        places = self._append([m.data for m in messages]) if messages else []
+        all_ids = [secrets.token_hex(8).upper() for _ in everything]
+        ids = all_ids[: len(messages)]
+        places = self._append([m.data for m in everything]) if everything else []
+        messages = everything
         db = self.db
         out: list[Recorded] = []
         segments: set[int] = set()
         db.execute("BEGIN IMMEDIATE")
         try:
             if messages:
-                self._insert(messages, ids, places, now)
+                self._insert(messages, all_ids, places, now)
             for msg_id, results, remote in outcomes:
                 result = self._record(msg_id, results, now, remote)
                 if result.segment is not None and self._done(msg_id):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import ssl
 import time
@@ -59,7 +60,8 @@ _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
-RecordItem = tuple[str, Sequence[tuple[int, "Outcome", str]], str | None]
+RecordItem = tuple[str, Sequence[tuple[int, "Outcome", str]], str | None, Sequence["NewMessage"]]
+"""(message id, (recipient idx, outcome, reply) list, remote host, DSNs to queue with it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +215,13 @@ class DeliveryWorkers:
 
     def _commit_batch(self, items: list[NewMessage | RecordItem]) -> list[str | Recorded]:
         messages = [i for i in items if isinstance(i, NewMessage)]
-        outcomes = [i for i in items if not isinstance(i, NewMessage)]
-        ids, recorded = self.queue.commit(messages, outcomes, self.clock())
+        records = [i for i in items if not isinstance(i, NewMessage)]
+        ids, recorded = self.queue.commit(
+            messages,
+            [(msg_id, outcomes, remote) for msg_id, outcomes, remote, _ in records],
+            self.clock(),
+            notices=[n for *_, notices in records for n in notices],
+        )
         new, done = iter(ids), iter(recorded)
         return [next(new) if isinstance(i, NewMessage) else next(done) for i in items]
 
@@ -369,10 +376,13 @@ class DeliveryWorkers:
         message: QueuedMessage,
         outcomes: Sequence[tuple[int, Outcome, str]],
         remote: str | None,
+        notices: Sequence[NewMessage] = (),
     ) -> bool:
         """Commit outcomes; True if some recipient now failed (a DSN is due)."""
-        result = await self.committer.submit((message.id, outcomes, remote))
+        result = await self.committer.submit((message.id, outcomes, remote, notices))
         assert isinstance(result, Recorded)
+        if notices:
+            self.wake()
         self.delivered += sum(1 for _, o, _ in outcomes if o is Outcome.DELIVERED)
         if result.delayed:
             await self._notify(message.id, result.delayed, delayed=True)
@@ -441,14 +451,51 @@ class DeliveryWorkers:
         return pool.jobs.popleft() if pool.jobs else None
 
     async def _finish_job(
-        self, job: _Job, outcomes: Sequence[tuple[int, Outcome, str]], remote: str | None
+        self,
+        job: _Job,
+        outcomes: Sequence[tuple[int, Outcome, str]],
+        remote: str | None,
+        *,
+        success: str | None = None,
     ) -> None:
+        """Commit a job's outcomes (with a success DSN when ``success`` and asked for)."""
         failed = False
         try:
-            failed = await self._commit(job.message, outcomes, remote)
+            notices: list[NewMessage] = []
+            if success is not None:
+                notice = self._success_notice(job, outcomes, remote, success)
+                if notice is not None:
+                    notices.append(notice)
+            failed = await self._commit(job.message, outcomes, remote, notices)
         finally:
             if not job.done.done():
                 job.done.set_result(failed)
+
+    def _success_notice(
+        self,
+        job: _Job,
+        outcomes: Sequence[tuple[int, Outcome, str]],
+        remote: str | None,
+        action: str,
+    ) -> NewMessage | None:
+        # RFC 3461 section 6.2: NOTIFY=SUCCESS is answered by the MTA that
+        # delivers ("delivered") or that hands on to one without DSN ("relayed").
+        delivered = {i: text for i, kind, text in outcomes if kind is Outcome.DELIVERED}
+        asked = [
+            dataclasses.replace(r, last_reply=delivered[r.idx], remote=remote)
+            for r in job.recipients
+            if r.idx in delivered and r.notify is not None and "SUCCESS" in r.notify
+        ]
+        if not asked or not job.message.sender:
+            return None
+        return build_dsn(
+            job.message,
+            asked,
+            self.queue.read(job.message.id),
+            reporting_mta=self.hostname,
+            now=datetime.fromtimestamp(self.clock(), timezone.utc),
+            success=action,
+        )
 
     async def _connect(self, dest: Destination) -> tuple[SMTPClient | None, str, str]:
         """Connect to the first host that answers; (client, host name, last error)."""
@@ -550,7 +597,7 @@ class DeliveryWorkers:
             else:
                 kind = Outcome.DEFERRED
             outcomes.append((rcpt.idx, kind, _reply_text(response)))
-        await self._finish_job(job, outcomes, name)
+        await self._finish_job(job, outcomes, name, success=None if dsn else "relayed")
         return True
 
     async def _local_session(self, pool: _Pool) -> None:
@@ -582,4 +629,6 @@ class DeliveryWorkers:
                             kind, text = Outcome.DEFERRED, f"451 4.3.0 local delivery: {exc}"
                         outcomes += [(i, kind, text) for i in delivered]
             finally:
-                await self._finish_job(job, outcomes, self.hostname if outcomes else None)
+                await self._finish_job(
+                    job, outcomes, self.hostname if outcomes else None, success="delivered"
+                )
