@@ -676,3 +676,23 @@ async def test_notify_success_relayed_and_delivered(tmp_path: Path, make_relay: 
     assert b"Status: 2.0.0" in relayed
     assert b"Final-Recipient: rfc822; carol@example.org" in delivered
     assert all(d.startswith(b"Delivered-To: ann@example.org") for d in dsns)
+
+
+async def test_hop_closing_with_421_defers_one_and_reconnects_for_the_rest(
+    hop: tuple[Hop, SMTPServer], make_relay: Factory
+) -> None:
+    handler, hop_server = hop
+    handler.data_replies = [R.MESSAGE_ACCEPTED, Reply(421, "4.3.2", "going down")]
+    clock = FakeClock()
+    relay = make_relay(hop_server.port, clock=clock, limits=WorkerLimits(per_destination=1))
+    for i in range(4):
+        await relay.enqueue_raw(MSG + b"%d\r\n" % i, "ann@example.org", [f"u{i}@r.test"])
+    assert await relay.run_once() == 4
+    assert len(handler.messages) == 3
+    assert handler.connections == 2  # the 421 ended the first session
+    (left,) = relay.queue.entries()
+    assert left.recipients[0].last_reply is not None and "421" in left.recipients[0].last_reply
+    clock.now += 300
+    assert await relay.run_once() == 1
+    assert sorted(m.data[-3:] for m in handler.messages) == [b"0\r\n", b"1\r\n", b"2\r\n", b"3\r\n"]
+    assert relay.queue.entries() == []
