@@ -82,6 +82,7 @@ class Router:
         smarthost: the next hop for every other domain, if any.
         resolver: ``(address, port)`` of the DNS server; None uses the system's.
         mx_port: port to connect to on MX hosts (25; tests use another).
+        mx_tls: STARTTLS policy towards MX hosts (opportunistic: used when offered).
         dns_timeout: seconds for one DNS lookup.
         rng: random source for the order of equal MX preferences.
     """
