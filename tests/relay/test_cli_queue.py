@@ -43,3 +43,11 @@ def test_queue_list_flush_delete(tmp_path: Path) -> None:
     assert again.returncode == 1 and "no message" in again.stderr
     assert [m.id for m in q.entries()] == [b]
     assert not (tmp_path / "queue" / "spool" / a).exists()
+
+
+def test_bench_relay_is_wired() -> None:
+    from mailcore.cli import _cmd_bench_relay, build_parser
+
+    args = build_parser().parse_args(["bench", "relay", "--messages", "10", "--sizes", "4096"])
+    assert args.handler is _cmd_bench_relay
+    assert (args.messages, args.sessions, args.sizes) == (10, 20, "4096")

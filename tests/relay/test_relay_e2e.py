@@ -696,3 +696,58 @@ async def test_hop_closing_with_421_defers_one_and_reconnects_for_the_rest(
     assert await relay.run_once() == 1
     assert sorted(m.data[-3:] for m in handler.messages) == [b"0\r\n", b"1\r\n", b"2\r\n", b"3\r\n"]
     assert relay.queue.entries() == []
+
+
+async def test_overall_session_limit_across_destinations(make_relay: Factory) -> None:
+    hops = [Hop(), Hop()]
+    servers = [SMTPServer(h, hostname="hop.test") for h in hops]
+    for s in servers:
+        await s.start("127.0.0.1", 0)
+    open_max = 0
+
+    def track() -> None:
+        nonlocal open_max
+        open_max = max(open_max, sum(h.open_now for h in hops))
+
+    try:
+        policy = RelayPolicy(["example.org"])
+        router = Router(
+            policy.is_local_domain,
+            routes={
+                "one.test": Route("127.0.0.1", servers[0].port, "none"),
+                "two.test": Route("127.0.0.1", servers[1].port, "none"),
+            },
+        )
+        relay = make_relay(
+            router=router, clock=FakeClock(), limits=WorkerLimits(connections=1, linger=0.05)
+        )
+        for i in range(6):
+            await relay.enqueue_raw(MSG, "ann@example.org", [f"u{i}@{('one', 'two')[i % 2]}.test"])
+        run = asyncio.ensure_future(relay.run_once())
+        while not run.done():
+            track()
+            await asyncio.sleep(0.001)
+        assert await run == 6
+    finally:
+        for s in servers:
+            await s.stop()
+    assert [len(h.messages) for h in hops] == [3, 3]
+    assert open_max == 1
+
+
+async def test_unknown_local_user_is_refused_at_rcpt(tmp_path: Path, make_relay: Factory) -> None:
+    accounts = Accounts(tmp_path, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    accounts.add_user("ann@example.org", "pw")
+    async with MaildirStore(tmp_path) as store:
+        relay = make_relay(1, local=LocalDelivery(store, accounts), networks=())
+        await relay.open()
+        server = SMTPServer(RelayHandler(relay), hostname="relay.test")
+        await server.start("127.0.0.1", 0)
+        try:
+            assert await raw_rcpt(server.port, "nobody@example.org") == (
+                550,
+                "5.1.1 No such user here",
+            )
+            assert (await raw_rcpt(server.port, "ann@example.org"))[0] == 250
+        finally:
+            await server.stop()
