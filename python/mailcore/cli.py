@@ -252,6 +252,7 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--repeat", type=int, default=3, help="runs per server, taking turns; the best is kept"
     )
     serve.set_defaults(handler=_cmd_bench_serve)
+    _add_bench_relay(areas)
 
 
 def _cmd_bench_pop3(args: argparse.Namespace, out: BinaryIO) -> int:
@@ -357,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     store.set_defaults(handler=_cmd_store)
     _add_bench(sub)
     _add_serve_parsers(sub)
+    _add_queue(sub)
     return parser
 
 
@@ -615,6 +617,68 @@ def _cmd_config(args: argparse.Namespace, out: BinaryIO) -> int:
     return 0
 
 
+# ----------------------------------------------------------------- queue ---
+
+
+def _queue_dir(args: argparse.Namespace) -> str:
+    import os
+
+    return os.path.join(args.data, "queue")
+
+
+def _cmd_queue(args: argparse.Namespace, out: BinaryIO) -> int:
+    import datetime
+    import os
+    import time
+
+    from mailcore.relay.queue import Queue
+
+    path = _queue_dir(args)
+    if not os.path.isdir(path):
+        if args.action == "list":
+            out.write(b"queue is empty\n")
+            out.flush()
+            return 0
+        print(f"mailcore queue: no queue in {path}", file=sys.stderr)
+        return 1
+    queue = Queue(path)
+    # Not the owner: safe beside a running relay (rows only, no spool files).
+    queue.open(owner=False)
+    try:
+        if args.action == "list":
+            entries = queue.entries()
+            if not entries:
+                out.write(b"queue is empty\n")
+            for msg in entries:
+                when = datetime.datetime.fromtimestamp(msg.created, datetime.timezone.utc)
+                out.write(
+                    f"{msg.id}  {msg.size:>9}  {when:%Y-%m-%d %H:%M:%S}Z  <{msg.sender}>\n".encode()
+                )
+                for r in msg.recipients:
+                    nxt = datetime.datetime.fromtimestamp(r.next_attempt, datetime.timezone.utc)
+                    line = f"    {r.address}  {r.state.value}  attempts={r.attempts}"
+                    if r.state.value == "queued":
+                        line += f"  next={nxt:%H:%M:%S}Z"
+                    if r.last_reply:
+                        line += f"  ({r.last_reply})"
+                    out.write(line.encode() + b"\n")
+        elif args.action == "flush":
+            count = queue.flush(time.time())
+            out.write(f"{count} recipients due now\n".encode())
+        else:
+            if not args.id:
+                print("mailcore queue delete: which ID?", file=sys.stderr)
+                return 2
+            if not queue.delete(args.id.upper()):
+                print(f"mailcore queue delete: no message {args.id}", file=sys.stderr)
+                return 1
+            out.write(f"deleted {args.id.upper()}\n".encode())
+    finally:
+        queue.close()
+    out.flush()
+    return 0
+
+
 def _add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser(
         "serve",
@@ -654,3 +718,39 @@ def _add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     config.add_argument("action", choices=("check", "example"))
     config.add_argument("file", nargs="?", help="check: the file to validate")
     config.set_defaults(handler=_cmd_config)
+
+
+def _add_queue(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    queue = sub.add_parser(
+        "queue",
+        help="list, flush or delete messages in the relay queue",
+        description="list: every queued message and its recipients' state; flush: make "
+        "every deferred recipient due now (a running relay picks them up within seconds); "
+        "delete ID: remove a message without notifying anyone.",
+    )
+    queue.add_argument("action", choices=("list", "flush", "delete"))
+    queue.add_argument("id", nargs="?", help="delete: the queue id (from list)")
+    _data_options(queue)
+    queue.set_defaults(handler=_cmd_queue)
+
+
+def _cmd_bench_relay(args: argparse.Namespace, out: BinaryIO) -> int:
+    from mailcore.relay import bench
+
+    sizes = [int(size) for size in args.sizes.split(",")]
+    results = bench.run(sizes, messages=args.messages, sessions=args.sessions)
+    out.write(bench.format_table(results).encode() + b"\n")
+    out.flush()
+    return 0
+
+
+def _add_bench_relay(areas: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    relay = areas.add_parser(
+        "relay",
+        help="relay messages/s and 250-to-delivery latency, smtp-source -> relay -> "
+        "smtp-sink, against Postfix as a relay",
+    )
+    relay.add_argument("--messages", type=int, default=2000, help="messages per run")
+    relay.add_argument("--sessions", type=int, default=20, help="parallel sessions")
+    relay.add_argument("--sizes", default="4096,102400", help="payload sizes in bytes")
+    relay.set_defaults(handler=_cmd_bench_relay)

@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 
 from mailcore.errors import MailcoreError
 from mailcore.limits import Limits
+from mailcore.relay import settings as relay_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -107,6 +108,8 @@ class Config:
     # SIGTERM: how long messages in flight may take before sessions are cut.
     shutdown_timeout: float = 10.0
     limits: Limits = field(default_factory=Limits)
+    # --- relay (mailcore.relay.settings: routes, retries, DNS, concurrency) ---
+    relay: relay_settings.RelaySettings = field(default_factory=relay_settings.RelaySettings)
 
     def with_overrides(self, **changes: Any) -> Config:
         """Return a copy with the given fields replaced (flags over the file)."""
@@ -313,7 +316,7 @@ def parse_config(data: Mapping[str, object], *, base_dir: Path | None = None) ->
             changes["allow_plaintext_auth"] = auth["allow_plaintext"]
     if "relay" in data:
         relay = _expect_table("relay", data["relay"])
-        _reject_unknown("relay", relay, {"networks", "smarthost"})
+        _reject_unknown("relay", relay, {"networks", "smarthost", *relay_settings.KEYS})
         if "networks" in relay:
             nets = _expect_str_list("relay.networks", relay["networks"])
             for net in nets:
@@ -325,6 +328,7 @@ def parse_config(data: Mapping[str, object], *, base_dir: Path | None = None) ->
         if "smarthost" in relay:
             host, port = parse_hostport("relay.smarthost", relay["smarthost"], hostname_ok=True)
             changes["smarthost"] = f"{host}:{port}"
+        changes["relay"] = relay_settings.parse_relay_settings(relay)
     if "log" in data:
         log = _expect_table("log", data["log"])
         _reject_unknown("log", log, {"format", "level"})
