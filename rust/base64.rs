@@ -372,7 +372,16 @@ pub fn decode_strict(src: &[u8]) -> Result<Vec<u8>, CoreError> {
     let pad = &src[p..];
     match (quad, pad) {
         (0, []) => {}
-        (0, _) => return Err(bad(p, "no '=' padding after a complete group")),
+        // CPython ignores a run of '=' after a complete group when nothing
+        // follows it ("AAAA==" decodes like "AAAA"); anything after it is an error.
+        (0, _) if pad.iter().all(|&c| c == b'=') => {}
+        (0, _) => {
+            let at = pad
+                .iter()
+                .position(|&c| c != b'=')
+                .map_or(src.len(), |i| p + i);
+            return Err(bad(at, "end of data after padding"));
+        }
         (1, _) => {
             // Nothing can complete a group of one character: point at the
             // first byte after the padding, or the end.
@@ -517,6 +526,9 @@ mod tests {
             (b"Zg==", b"f"),
             (b"Zm8=", b"fo"),
             (b"Zh==", b"f"),
+            // CPython's validate=True ignores '=' after a complete group.
+            (b"Zm9v=", b"foo"),
+            (b"Zm9v====", b"foo"),
         ];
         for (src, want) in ok {
             assert_eq!(decode_strict(src).as_deref(), Ok(*want), "{src:?}");
@@ -528,7 +540,8 @@ mod tests {
             (b"Zm9vZ", 5),
             (b"Zm9vZ=", 6),
             (b"Zm9vZ=a", 6),
-            (b"Zm9v=", 4),
+            (b"Zm9v=a", 5),
+            (b"Zm9v=Zm9v", 5),
             (b"Zg", 2),
             (b"Zg=", 3),
             (b"Zg=a", 3),

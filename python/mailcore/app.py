@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
-import importlib
 import logging
 import os
 import signal
@@ -29,17 +28,19 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from mailcore.auth.accounts import Accounts
 from mailcore.auth.sasl import SERVER_MECHANISMS
 from mailcore.config import DEFAULT_PORTS, Config, ConfigError, Listener, load_aliases
 from mailcore.delivery import LocalDelivery
 from mailcore.errors import MailcoreError
+from mailcore.imap.server import start_imap_server
 from mailcore.logs import EventLog
 from mailcore.metrics import Metrics
 from mailcore.pop3.pop2 import POP2Server
 from mailcore.pop3.server import POP3Server
+from mailcore.relay import Relay
 from mailcore.smtp.local import LocalDeliveryHandler, MessageRecord, Relayer
 from mailcore.smtp.server import SMTPServer
 from mailcore.store.maildir import MaildirStore
@@ -280,18 +281,7 @@ async def _start_pop2(app: MailServer, lst: Listener) -> Running | None:
 
 async def _start_imap(app: MailServer, lst: Listener) -> Running | None:
     cfg = app.config
-    try:
-        module: Any = importlib.import_module("mailcore.imap.server")
-    except ModuleNotFoundError as exc:
-        if exc.name != "mailcore.imap.server":
-            raise
-        log.warning(
-            "IMAP is not available in this build (no mailcore.imap.server): not listening on %s:%d",
-            lst.address,
-            lst.port,
-        )
-        return None
-    server: asyncio.Server = await module.start_imap_server(
+    server = await start_imap_server(
         app.store,
         app.accounts,
         host=lst.address,
@@ -381,6 +371,7 @@ class MailServer:
         self._ssl: ssl.SSLContext | None = None
         self._delivery: LocalDelivery | None = None
         self._stop: asyncio.Event | None = None
+        self._owned_relay: Relay | None = None
         self.metrics_port: int | None = None
 
     # Shared pieces, available once start() has run.
@@ -472,6 +463,13 @@ class MailServer:
             self._store = MaildirStore(self.data_dir)
             await self._store.open()
             self._delivery = LocalDelivery(self._store, self._accounts)
+            if self.relay is None:
+                # The relay queue: authenticated submission users and the
+                # configured networks send to other domains through it.
+                owned = Relay.from_config(cfg, local=self._delivery)
+                await owned.start()
+                self._owned_relay = owned
+                self.relay = owned
             for lst in cfg.listeners:
                 try:
                     running = await STARTERS[lst.protocol](self, lst)
@@ -498,6 +496,11 @@ class MailServer:
                 await running.close()
         self.running.clear()
         self.metrics.close()
+        if self._owned_relay is not None:
+            with contextlib.suppress(Exception):
+                await self._owned_relay.stop()
+            self._owned_relay = None
+            self.relay = None
         if self._store is not None:
             await self._store.close()
             self._store = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
-import shutil
 import ssl
 import subprocess
 from pathlib import Path
@@ -127,7 +126,6 @@ async def test_imapclient_session(tmp_path: Path, ca: trustme.CA) -> None:
         assert (await srv.store.status(USER, "Archive/2023")).messages == 1
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is installed by scripts/check.sh")
 async def test_curl_fetches_a_message(tmp_path: Path, ca: trustme.CA) -> None:
     cafile = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(cafile))

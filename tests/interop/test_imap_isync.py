@@ -14,15 +14,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 from pathlib import Path
 
-import pytest
 import trustme
 
 from tests.imap.serverkit import PASSWORD, USER, Running, running_server
-
-pytestmark = pytest.mark.skipif(shutil.which("mbsync") is None, reason="needs isync")
 
 COUNT = 1000
 

@@ -12,17 +12,13 @@ import os
 import pty
 import re
 import select
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
 import trustme
 
 from tests.imap.serverkit import PASSWORD, USER, running_server
-
-pytestmark = pytest.mark.skipif(shutil.which("mutt") is None, reason="needs mutt")
 
 
 def drive(argv: list[str], env: dict[str, str], steps: list[tuple[bytes, bytes]]) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import imaplib
 import json
 import poplib
 import signal
@@ -25,6 +26,7 @@ LISTENERS = [
     ("pop3", "starttls"),
     ("pop3", "implicit"),
     ("imap", "starttls"),
+    ("imap", "implicit"),
 ]
 
 
@@ -123,6 +125,18 @@ def test_submit_read_restart(tmp_path: Path) -> None:
         plain.quit()
         assert kept == [uidls[0], b"2 " + uidls[2].split()[1]]
 
+        # IMAP with STARTTLS sees the same two messages and sets flags.
+        imap = imaplib.IMAP4("localhost", ports["imap"])
+        imap.starttls(ssl_context=ctx)
+        imap.login("ann@localhost", "s3cret pass")
+        assert imap.select("INBOX") == ("OK", [b"2"])
+        typ, fetched = imap.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert typ == "OK"
+        subjects = [part[1] for part in fetched if isinstance(part, tuple)]
+        assert subjects == [b"Subject: Hola\r\n\r\n", b"Subject: via MX\r\n\r\n"]
+        assert imap.store("1", "+FLAGS", "(\\Flagged $Important)")[0] == "OK"
+        imap.logout()
+
         assert server.stop() == 0
         assert "stopped" in server.stderr[-1]
     finally:
@@ -138,6 +152,15 @@ def test_submit_read_restart(tmp_path: Path) -> None:
         assert pop.stat()[0] == 2
         assert pop.uidl()[1] == kept
         pop.quit()
+        # The flags set over IMAP survived the restart (read over implicit TLS).
+        imap = imaplib.IMAP4_SSL("localhost", ports["imaps"], ssl_context=_tls(data))
+        imap.login("ann@localhost", "s3cret pass")
+        imap.select("INBOX", readonly=True)
+        typ, flags = imap.fetch("1:*", "(FLAGS)")
+        first, second = (line for line in flags if isinstance(line, bytes))
+        assert typ == "OK" and b"\\Flagged" in first and b"$Important" in first
+        assert b"\\Flagged" not in second
+        imap.logout()
         assert server.stop() == 0
     finally:
         server.kill()
@@ -208,7 +231,7 @@ def test_sigterm_waits_for_a_message_in_flight(tmp_path: Path) -> None:
         s.rcpt("ann@localhost")
         s.putcmd("DATA")
         assert s.getreply()[0] == 354
-        s.send(b"Subject: in flight\r\n\r\n" + b"x" * 100_000 + b"\r\n")
+        s.send(b"Subject: in flight\r\n\r\n" + (b"x" * 76 + b"\r\n") * 1300)
         # SIGTERM arrives mid-body; a new connection is then refused with 421.
         server.signal(signal.SIGTERM)
         server.wait_log("shutting down")
