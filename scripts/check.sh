@@ -8,11 +8,11 @@ PY=${PYTHON:-python3}
 step() { printf '\n==> %s\n' "$*"; }
 
 # Debian tools that the interop tests and benchmarks drive.
-APT_PACKAGES=(postfix swaks curl dovecot-pop3d dovecot-imapd fetchmail isync mutt)
+APT_PACKAGES=(postfix swaks curl dovecot-pop3d dovecot-imapd fetchmail isync mutt offlineimap3)
 need_apt=0
 for tool in /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/bin/swaks /usr/bin/curl \
     /usr/sbin/dovecot /usr/lib/dovecot/pop3 /usr/lib/dovecot/imap /usr/bin/fetchmail \
-    /usr/bin/mbsync /usr/bin/mutt; do
+    /usr/bin/mbsync /usr/bin/mutt /usr/bin/offlineimap; do
     [ -x "$tool" ] || need_apt=1
 done
 if [ "$need_apt" = 1 ]; then
