@@ -600,3 +600,18 @@ async def test_limits_over_the_wire(tmp_path: Path, ca: trustme.CA) -> None:
         # A second connection over limits.connections is turned away at once.
         w2 = await Wire.open(srv.port)
         assert w2.greeting == b"* BYE Too many connections\r\n"
+
+
+async def test_a_deleted_parent_stays_as_noselect_and_cannot_be_selected(srv: Running) -> None:
+    w = await Wire.open(srv.port)
+    await w.cmd(LOGIN)
+    assert (await w.cmd(b"c CREATE Projects/2024")).endswith(b"c OK CREATE completed\r\n")
+    # RFC 3501 6.3.4: a mailbox with inferiors is deleted but keeps its name as \Noselect.
+    assert (await w.cmd(b"d DELETE Projects")).endswith(b"d OK DELETE completed\r\n")
+    out = await w.cmd(b'l LIST "" "Projects*"')
+    assert out.startswith(b'* LIST (\\HasChildren \\Noselect) "/" "Projects"\r\n')
+    out = await w.cmd(b"s SELECT Projects")
+    assert out.startswith(b"s NO "), out
+    out = await w.cmd(b"e EXAMINE Projects/2024")
+    assert out.endswith(b"e OK [READ-ONLY] EXAMINE completed\r\n")
+    await w.close()
