@@ -9,8 +9,11 @@ from argon2 import PasswordHasher
 
 from mailcore.auth.accounts import Accounts
 from mailcore.delivery import LocalDelivery
+from mailcore.relay import Relay
+from mailcore.relay.policy import RelayPolicy
 from mailcore.smtp.handlers import Envelope, Session
 from mailcore.smtp.local import LocalDeliveryHandler, MessageRecord
+from mailcore.smtp.replies import Reply
 from mailcore.smtp.server import SMTPServer
 from mailcore.store import MaildirStore
 
@@ -26,6 +29,9 @@ class QueueRelayer:
 
     def may_relay(self, session: Session) -> bool:
         return session.peer[0] == self.allowed
+
+    def refuse(self, address: str) -> Reply | None:
+        return None
 
     async def enqueue(self, envelope: Envelope, data: bytes) -> str:
         self.queued.append((envelope.rcpt_tos, data))
@@ -151,3 +157,42 @@ async def test_relayer_takes_non_local_recipients_from_allowed_clients(tmp_path:
                 assert relay.queued == []
         assert len(await store.messages("ben@example.org", "INBOX")) == 2
     accounts.close()
+
+
+async def test_the_real_relay_refuses_the_open_relay_tricks_for_allowed_clients(
+    tmp_path: Path,
+) -> None:
+    """With mailcore.relay behind it, even a client allowed to relay cannot loop or hide routes."""
+    accounts = _accounts(tmp_path)
+    async with MaildirStore(tmp_path) as store:
+        delivery = LocalDelivery(store, accounts)
+        policy = RelayPolicy(["example.org"], ["127.0.0.1/32"])
+        relay = Relay(tmp_path / "queue", hostname="mx.example.org", policy=policy, local=delivery)
+        await relay.open()
+        try:
+            handler = LocalDeliveryHandler(delivery, ["example.org"], relay=relay)
+            async with SMTPServer(handler) as server:
+                replies = await _talk(
+                    server.port,
+                    [
+                        b"EHLO c\r\n",
+                        b"MAIL FROM:<ann@example.org>\r\n",
+                        b"RCPT TO:<ann@[127.0.0.1]>\r\n",  # this server's own literal
+                        b"RCPT TO:<far!user@example.org>\r\n",  # bang path via a local domain
+                        b"RCPT TO:<far%elsewhere.example@example.org>\r\n",  # percent hack
+                        b'RCPT TO:<"far@elsewhere.example"@example.org>\r\n',  # quoted @
+                        b"RCPT TO:<@example.org:far@elsewhere.example>\r\n",  # source route
+                        b"RCPT TO:<far@elsewhere.example>\r\n",
+                        b"QUIT\r\n",
+                    ],
+                )
+        finally:
+            await relay.stop()
+    accounts.close()
+    # The literal is not relayed back here; the tricks inside a local domain
+    # name no local user; none of them is queued for another host.
+    for reply in replies[3:7]:
+        assert reply.startswith(b"550 5.1.1"), replies
+    # A source route is ignored (RFC 5321 appendix C): the real destination is
+    # relayed, as is a plain remote address, for this allowed client.
+    assert replies[7].startswith(b"250 2.1.5") and replies[8].startswith(b"250 2.1.5")

@@ -150,6 +150,20 @@ class Relay:
         """Whether this client may send to non-local domains."""
         return self.policy.may_relay(session)
 
+    def refuse(self, address: str) -> Reply | None:
+        """Why ``address`` is not queued for a client allowed to relay, or None.
+
+        The handler of ``mailcore serve`` has already taken the local domains;
+        what the policy still calls local is an address literal of this
+        server, which is not relayed (it would come back here): 550 5.1.1.
+        """
+        decision = self.policy.classify(address, relay_allowed=True)
+        if decision.verdict is Verdict.REFUSE:
+            return decision.reply
+        if decision.verdict is Verdict.LOCAL:
+            return R.NO_SUCH_USER
+        return None
+
     async def enqueue(self, envelope: Envelope, data: bytes) -> str:
         """Queue ``data`` for ``envelope``'s recipients; return the queue id.
 

@@ -45,6 +45,14 @@ class Relayer(Protocol):
         """Whether this client may send to non-local recipients (network or AUTH)."""
         ...
 
+    def refuse(self, address: str) -> Reply | None:
+        """Why a non-local ``address`` must not be queued even for an allowed client, or None.
+
+        The relay's anti-open-relay rules: routing hidden in the local part,
+        an address literal of this server, an address without a domain.
+        """
+        ...
+
     async def enqueue(self, envelope: Envelope, data: bytes) -> str:
         """Queue ``data`` durably for ``envelope``'s recipients; return the queue id.
 
@@ -208,6 +216,12 @@ class LocalDeliveryHandler(Handler):
             txn.accounts.append(account)
             return R.RECIPIENT_OK
         if self.relay is not None and self.relay.may_relay(session):
+            refusal = self.relay.refuse(address)
+            if refusal is not None:
+                self._event(
+                    session, "reject", rcpt=address, reply=f"{refusal.code} {refusal.enhanced}"
+                )
+                return refusal
             txn.remote.append(address)
             return R.RECIPIENT_OK
         self._event(session, "reject", rcpt=address, reply="554 5.7.1")
