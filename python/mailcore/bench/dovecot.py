@@ -19,7 +19,16 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["DOVECOT", "PASSWORD", "USER", "Dovecot", "free_port"]
+__all__ = [
+    "DOVECOT",
+    "PASSWORD",
+    "USER",
+    "Dovecot",
+    "find_user",
+    "free_port",
+    "start_dovecot",
+    "stop_dovecot",
+]
 
 DOVECOT = "/usr/sbin/dovecot"
 USER = "jeff@example.org"
@@ -81,13 +90,48 @@ def free_port() -> int:
         return port
 
 
-def _user(*names: str) -> pwd.struct_passwd:
+def find_user(*names: str) -> pwd.struct_passwd:
+    """The first of ``names`` that is a system user (Dovecot's service users vary)."""
     for name in names:
         try:
             return pwd.getpwnam(name)
         except KeyError:
             continue
     raise RuntimeError(f"none of the users {names} exists")
+
+
+def start_dovecot(conf: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start ``dovecot -F`` with ``conf``; return once it accepts connections on ``port``."""
+    proc = subprocess.Popen(
+        [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"dovecot exited: {err}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    stop_dovecot(proc, None)
+    raise RuntimeError("dovecot did not start listening")
+
+
+def stop_dovecot(proc: subprocess.Popen[bytes] | None, root: Path | None) -> None:
+    """Stop a server from :func:`start_dovecot` (if any) and remove ``root`` (if given)."""
+    if proc is not None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 class Dovecot:
@@ -102,9 +146,9 @@ class Dovecot:
         self.maildir = self.root / "mail" / "Maildir"
         for sub in ("cur", "new", "tmp"):
             (self.maildir / sub).mkdir(parents=True)
-        mail_user = _user("nobody")
-        internal = _user("dovecot", "nobody")
-        login = _user("dovenull", "nobody")
+        mail_user = find_user("nobody")
+        internal = find_user("dovecot", "nobody")
+        login = find_user("dovenull", "nobody")
         ssl_files = ""
         if cert is not None and key is not None:
             for src, name in ((cert, "cert.pem"), (key, "key.pem")):
@@ -146,36 +190,13 @@ class Dovecot:
 
     def start(self) -> Dovecot:
         """Start the server and wait until it accepts connections."""
-        self._proc = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
-                raise RuntimeError(f"dovecot exited: {err}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("dovecot did not start listening")
+        self._proc = start_dovecot(self.root / "dovecot.conf", self.port)
+        return self
 
     def stop(self) -> None:
         """Stop the server and remove its files."""
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            if self._proc.stderr is not None:
-                self._proc.stderr.close()
-            self._proc = None
-        shutil.rmtree(self.root, ignore_errors=True)
+        stop_dovecot(self._proc, self.root)
+        self._proc = None
 
     def __enter__(self) -> Dovecot:
         return self.start()

@@ -26,10 +26,8 @@ import argparse
 import asyncio
 import contextlib
 import os
-import pwd
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from mailcore.bench.dovecot import DOVECOT, find_user, free_port, start_dovecot, stop_dovecot
 
 __all__ = [
     "DOVECOT",
@@ -49,7 +49,6 @@ __all__ = [
     "run",
 ]
 
-DOVECOT = "/usr/sbin/dovecot"
 USER = "bench@example.org"
 PASSWORD = "bench pass"
 WORD = b"zanzibar"
@@ -149,23 +148,6 @@ def corpus(count: int, seed: int = 7) -> list[bytes]:
     return out
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (Dovecot cannot listen on port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _user(*names: str) -> pwd.struct_passwd:
-    for name in names:
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    raise RuntimeError(f"none of the users {names} exists")
-
-
 class DovecotIMAP:
     """``dovecot -F`` serving IMAP for one user on a Maildir filled beforehand."""
 
@@ -176,9 +158,9 @@ class DovecotIMAP:
         self.maildir = self.root / "mail" / "Maildir"
         for sub in ("cur", "new", "tmp"):
             (self.maildir / sub).mkdir(parents=True)
-        mail_user = _user("nobody")
-        internal = _user("dovecot", "nobody")
-        login = _user("dovenull", "nobody")
+        mail_user = find_user("nobody")
+        internal = find_user("dovecot", "nobody")
+        login = find_user("dovenull", "nobody")
         (self.root / "dovecot.conf").write_text(
             _CONF.format(
                 root=self.root,
@@ -206,36 +188,13 @@ class DovecotIMAP:
 
     def start(self) -> DovecotIMAP:
         """Start the server and wait until it accepts connections."""
-        self._proc = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
-                raise RuntimeError(f"dovecot exited: {err}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("dovecot did not start listening")
+        self._proc = start_dovecot(self.root / "dovecot.conf", self.port)
+        return self
 
     def stop(self) -> None:
         """Stop the server and remove its files."""
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            if self._proc.stderr is not None:
-                self._proc.stderr.close()
-            self._proc = None
-        shutil.rmtree(self.root, ignore_errors=True)
+        stop_dovecot(self._proc, self.root)
+        self._proc = None
 
 
 class MailcoreIMAP:
