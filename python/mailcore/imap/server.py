@@ -39,14 +39,12 @@ import time
 import uuid
 from collections.abc import Sequence
 
+from mailcore.auth.drive import answer_lookups
 from mailcore.auth.sasl import (
     SERVER_MECHANISMS,
     Challenge,
-    CheckPassword,
     CredentialSource,
     Failure,
-    NeedCramSecret,
-    NeedScramSecrets,
     SASLStep,
     ServerMechanism,
     Success,
@@ -296,39 +294,25 @@ class _Session(Commands):
             await self.idle()
 
     async def sasl(self, tag: str, step: SASLStep) -> None:
-        creds = self.server.credentials
-        while True:
-            if isinstance(step, Challenge):
-                self.conn.challenge(tag, step.data)
-                return
-            mech = self.mech
-            if mech is None:
-                raise AssertionError("SASL step without a mechanism")
-            if isinstance(step, CheckPassword):
-                self.attempted = step.authcid
-                step = mech.password_result(
-                    await creds.verify_password(step.authcid, step.password)
-                )
-            elif isinstance(step, NeedScramSecrets):
-                self.attempted = step.authcid
-                step = mech.provide_secrets(await creds.scram_secrets(step.authcid))
-            elif isinstance(step, NeedCramSecret):
-                self.attempted = step.username
-                step = mech.provide_secret(await creds.cram_secret(step.username))
-            elif isinstance(step, Success):
-                self.mech = None
-                if step.final is not None:
-                    # RFC 9051 6.2.2: server-final data goes in a last "+" challenge.
-                    self.sasl_account = step.account
-                    self.conn.challenge(tag, step.final)
-                    return
-                await self.login(tag, step.account)
-                return
+        if self.mech is None:
+            raise AssertionError("SASL step without a mechanism")
+        step, tried = await answer_lookups(self.mech, step, self.server.credentials)
+        if tried is not None:
+            self.attempted = tried
+        if isinstance(step, Challenge):
+            self.conn.challenge(tag, step.data)
+        elif isinstance(step, Success):
+            self.mech = None
+            if step.final is not None:
+                # RFC 9051 6.2.2: server-final data goes in a last "+" challenge.
+                self.sasl_account = step.account
+                self.conn.challenge(tag, step.final)
             else:
-                assert isinstance(step, Failure)
-                self.mech = None
-                await self.login(tag, None)
-                return
+                await self.login(tag, step.account)
+        else:
+            assert isinstance(step, Failure)
+            self.mech = None
+            await self.login(tag, None)
 
     async def login(self, tag: str, account: str | None) -> None:
         throttle = self.server.throttle

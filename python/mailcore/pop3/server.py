@@ -34,14 +34,12 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 
+from mailcore.auth.drive import answer_lookups
 from mailcore.auth.sasl import (
     SERVER_MECHANISMS,
     Challenge,
-    CheckPassword,
     CredentialSource,
     Failure,
-    NeedCramSecret,
-    NeedScramSecrets,
     SASLStep,
     ServerMechanism,
     Success,
@@ -314,35 +312,23 @@ class _Session:
         return False
 
     async def sasl(self, step: SASLStep) -> None:
-        creds = self.server.credentials
-        while True:
-            if isinstance(step, Challenge):
-                self.conn.send_challenge(step.data)
-                return
-            if isinstance(step, CheckPassword):
-                self.attempted = step.authcid
-                account = await creds.verify_password(step.authcid, step.password)
-                step = self._mech().password_result(account)
-            elif isinstance(step, NeedScramSecrets):
-                self.attempted = step.authcid
-                step = self._mech().provide_secrets(await creds.scram_secrets(step.authcid))
-            elif isinstance(step, NeedCramSecret):
-                self.attempted = step.username
-                step = self._mech().provide_secret(await creds.cram_secret(step.username))
-            elif isinstance(step, Success):
-                self.mech = None
-                if step.final is not None:
-                    # RFC 5034 section 4: additional data goes in a last challenge.
-                    self.sasl_account = step.account
-                    self.conn.send_challenge(step.final)
-                    return
-                await self.login(step.account)
-                return
+        step, tried = await answer_lookups(self._mech(), step, self.server.credentials)
+        if tried is not None:
+            self.attempted = tried
+        if isinstance(step, Challenge):
+            self.conn.send_challenge(step.data)
+        elif isinstance(step, Success):
+            self.mech = None
+            if step.final is not None:
+                # RFC 5034 section 4: additional data goes in a last challenge.
+                self.sasl_account = step.account
+                self.conn.send_challenge(step.final)
             else:
-                assert isinstance(step, Failure)
-                self.mech = None
-                await self.login(None)
-                return
+                await self.login(step.account)
+        else:
+            assert isinstance(step, Failure)
+            self.mech = None
+            await self.login(None)
 
     def canonical(self, username: str) -> str:
         """The account a name stands for (APOP checks a secret, not an account)."""
