@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -23,3 +31,43 @@ def feed_all(make: Callable[[], Callable[[bytes], Sequence[T]]], chunks: list[by
     for chunk in chunks:
         out.extend(feed(chunk))
     return out
+
+
+SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for tools that cannot take port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def smtp_sink(*options: str) -> Iterator[tuple[int, Path]]:
+    """Postfix's smtp-sink on loopback, dumping each message to a file."""
+    dump = Path(tempfile.mkdtemp(prefix="mailcore-sink-"))
+    dump.chmod(0o777)  # smtp-sink drops to "nobody" before writing
+    port = free_port()
+    cmd = [SMTP_SINK, *options, "-d", f"{dump}/%H%M%S.", f"127.0.0.1:{port}", "20"]
+    if os.geteuid() == 0:
+        cmd[1:1] = ["-u", "nobody"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "smtp-sink did not start"
+                time.sleep(0.05)
+        yield port, dump
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stderr:
+            proc.stderr.close()
+        shutil.rmtree(dump, ignore_errors=True)

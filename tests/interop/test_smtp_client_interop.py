@@ -14,13 +14,9 @@ import base64
 import contextlib
 import email.message
 import os
-import shutil
-import socket
 import ssl
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +49,7 @@ from mailcore.smtp.client import (
     send,
 )
 from mailcore.smtp.client_protocol import xtext
+from tests.helpers import free_port, smtp_sink
 
 FAST = SMTPClientLimits(
     connect_timeout=5,
@@ -62,13 +59,6 @@ FAST = SMTPClientLimits(
     data_block_timeout=5,
     data_end_timeout=5,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -389,36 +379,6 @@ def test_mailcore_send_command_against_aiosmtpd(tls: TLS) -> None:
 
 
 # ------------------------------------------------------------ smtp-sink ---
-
-SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-
-
-@contextlib.contextmanager
-def smtp_sink(*options: str) -> Iterator[tuple[int, Path]]:
-    dump = Path(tempfile.mkdtemp(prefix="mailcore-sink-"))
-    dump.chmod(0o777)  # smtp-sink drops to "nobody" before writing
-    port = free_port()
-    cmd = [SMTP_SINK, *options, "-d", f"{dump}/%H%M%S.", f"127.0.0.1:{port}", "20"]
-    if os.geteuid() == 0:
-        cmd[1:1] = ["-u", "nobody"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                assert time.monotonic() < deadline, "smtp-sink did not start"
-                time.sleep(0.05)
-        yield port, dump
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
-        shutil.rmtree(dump, ignore_errors=True)
 
 
 def dumps(directory: Path) -> list[bytes]:

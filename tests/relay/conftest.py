@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
-import socket
 import ssl
-import subprocess
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import cast
 
 import dns.flags
@@ -194,44 +188,6 @@ async def dns_server(
 
 
 # ------------------------------------------------------------ smtp-sink ---
-
-SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def smtp_sink(*options: str) -> Iterator[tuple[int, Path]]:
-    """Postfix's smtp-sink on loopback, dumping each message to a file."""
-    dump = Path(tempfile.mkdtemp(prefix="mailcore-relay-sink-"))
-    dump.chmod(0o777)  # smtp-sink drops to "nobody" before writing
-    port = free_port()
-    cmd = [SMTP_SINK, *options, "-d", f"{dump}/%H%M%S.", f"127.0.0.1:{port}", "20"]
-    if os.geteuid() == 0:
-        cmd[1:1] = ["-u", "nobody"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                assert time.monotonic() < deadline, "smtp-sink did not start"
-                time.sleep(0.05)
-        yield port, dump
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
-        shutil.rmtree(dump, ignore_errors=True)
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -28,12 +28,11 @@ from mailcore.smtp.client import SMTPClient
 from mailcore.smtp.replies import Reply
 from mailcore.smtp.server import SMTPServer
 from mailcore.store import MaildirStore
+from tests.helpers import free_port, smtp_sink
 from tests.relay.conftest import (
     FakeClock,
     Hop,
     dns_server,
-    free_port,
-    smtp_sink,
     strip_received,
     wait_for,
 )
