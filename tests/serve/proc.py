@@ -16,12 +16,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    """A port that was free a moment ago (the server binds it by number)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port that was free a moment ago and not handed out before in this run.
+
+    The kernel may offer the same ephemeral port twice in a row once the
+    probe socket is closed; two listeners of one config must never get it.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def write_config(
