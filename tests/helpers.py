@@ -13,6 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from mailcore.bench.dovecot import free_port
+
+__all__ = ["SMTP_SINK", "feed_all", "free_port", "smtp_sink", "splits"]
+
 T = TypeVar("T")
 
 
@@ -34,14 +38,6 @@ def feed_all(make: Callable[[], Callable[[bytes], Sequence[T]]], chunks: list[by
 
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (for tools that cannot take port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager

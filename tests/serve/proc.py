@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,25 +12,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mailcore.bench.dovecot import free_port
+
+__all__ = ["ROOT", "Serve", "free_port", "mailcore", "write_config"]
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-_GIVEN: set[int] = set()
-
-
-def free_port() -> int:
-    """A port that was free a moment ago and not handed out before in this run.
-
-    The kernel may offer the same ephemeral port twice in a row once the
-    probe socket is closed; two listeners of one config must never get it.
-    """
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
 
 
 def write_config(

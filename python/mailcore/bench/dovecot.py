@@ -82,12 +82,23 @@ userdb {{
 """
 
 
+_GIVEN_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    """A port that was free a moment ago (Dovecot cannot listen on port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port that was free a moment ago and not handed out before in this process.
+
+    For servers that cannot listen on port 0 (Dovecot, smtp-sink, a config
+    file): the kernel may offer the same ephemeral port twice in a row once
+    the probe socket is closed, and two listeners must never get it.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def find_user(*names: str) -> pwd.struct_passwd:
