@@ -9,6 +9,7 @@ pub mod error;
 
 pub mod base64;
 pub mod dot;
+pub mod durable;
 pub mod framing;
 pub mod imap;
 pub mod imapwrite;

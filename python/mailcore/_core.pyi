@@ -10,6 +10,8 @@ inputs release the GIL while they run.
 """
 
 import enum
+import os
+from collections.abc import Sequence
 from typing import final
 
 from typing_extensions import Buffer
@@ -44,7 +46,9 @@ __all__ = [
     "parse_rcpt_to",
     "qp_decode",
     "qp_encode",
+    "sync_dirs",
     "write_fetch",
+    "write_files_durable",
 ]
 
 __version__: str
@@ -263,6 +267,22 @@ def parse_rcpt_to(arg: Buffer, *, smtputf8: bool) -> tuple[str, dict[str, str | 
     ``<Postmaster>`` without a domain is accepted (returned as written).
     Non-ASCII is accepted only if the transaction used SMTPUTF8.
     """
+
+# --------------------------------------------------------------- durable ---
+# The store's group-commit file writes; the GIL is released for the whole batch.
+
+def write_files_durable(
+    items: Sequence[tuple[str | os.PathLike[str], bytes]], threads: int = 8
+) -> list[OSError | None]:
+    """Create each path (it must not exist, mode 0600), write its data, fsync it.
+
+    One result per item, in order: ``None`` once the file is durable, else the
+    ``OSError`` (``FileNotFoundError``, ``FileExistsError``, ...) after the
+    partial file was removed. Up to ``threads`` files are fsynced at once.
+    """
+
+def sync_dirs(dirs: Sequence[str | os.PathLike[str]], threads: int = 8) -> None:
+    """fsync each directory (making renames into it durable); ``OSError`` on failure."""
 
 # ------------------------------------------------------------------ mime ---
 

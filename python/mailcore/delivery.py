@@ -36,6 +36,9 @@ class LocalDelivery:
         any failed (the caller then answers 451 and the client retries).
         """
         unique = list(dict.fromkeys(accounts))
+        if len(unique) == 1:
+            await self._deliver_one(unique[0], data)
+            return
         results = await asyncio.gather(
             *(self._deliver_one(account, data) for account in unique), return_exceptions=True
         )

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 mod buffer;
 mod codecs;
+mod durable;
 mod errors;
 mod framing;
 mod imap;
@@ -16,6 +17,7 @@ mod smtp;
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     codecs::register(m)?;
+    durable::register(m)?;
     framing::register(m)?;
     mime::register(m)?;
     imap::register(m)?;

@@ -1,4 +1,4 @@
-"""The index writer's group commit: jobs from the writer thread and from callers' threads.
+"""The index writer's group commit: jobs from threads and event loops, files written first.
 
 Real SQLite on a temp directory, real threads; what is checked is what a
 reader connection sees after each call returned.
@@ -41,60 +41,35 @@ def _committed(path: Path) -> dict[str, int]:
         conn.close()
 
 
-def test_execute_runs_in_the_callers_thread_and_commits(tmp_path: Path) -> None:
-    path = tmp_path / "index.sqlite"
-    writer = Writer(path)
-    try:
-        seen: list[str] = []
+def _hold(writer: Writer) -> tuple[threading.Event, threading.Event]:
+    """Occupy the writer thread with a batch that waits for ``go``."""
+    go, started = threading.Event(), threading.Event()
 
-        def job(txn: Txn) -> int:
-            seen.append(threading.current_thread().name)
-            txn.conn.execute("INSERT INTO meta(key, value) VALUES ('a', 1)")
-            return 7
-
-        def caller() -> int:
-            return writer.execute(job)
-
-        with ThreadPoolExecutor(1, thread_name_prefix="caller") as pool:
-            assert pool.submit(caller).result() == 7
-        # No other batch was running: the caller ran it, and it is committed
-        # when execute() returns.
-        assert seen == ["caller_0"]
-        assert _committed(path) == {"a": 1}
-    finally:
-        writer.close()
-
-
-def test_jobs_waiting_during_a_batch_share_the_next_one(tmp_path: Path) -> None:
-    path = tmp_path / "index.sqlite"
-    writer = Writer(path)
-    go = threading.Event()
-    started = threading.Event()
-
-    def slow(txn: Txn) -> Txn:
+    def slow(txn: Txn) -> None:
         started.set()
         assert go.wait(10)
         txn.conn.execute("INSERT INTO meta(key, value) VALUES ('slow', 0)")
-        return txn
 
+    writer.submit(slow)
+    assert started.wait(10)
+    return go, started
+
+
+def test_jobs_queued_during_a_batch_share_the_next_one(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite"
+    writer = Writer(path)
     try:
-        with ThreadPoolExecutor(12) as pool:
-            first = pool.submit(writer.execute, slow)
-            assert started.wait(10)
-            # Ten callers arrive while the slow batch holds the connection;
-            # one more job comes through the writer thread.
-            rest = [pool.submit(writer.execute, _insert(f"k{i}", i)) for i in range(10)]
-            queued = writer.submit(_insert("via-thread", 99))
-            time.sleep(0.2)
-            assert not any(f.done() for f in rest)
-            go.set()
-            slow_txn = first.result(10)
-            txns = [f.result(10) for f in rest]
-            queued.result(10)
+        go, _ = _hold(writer)
+        # Ten jobs arrive while the slow batch holds the connection.
+        rest = [writer.submit(_insert(f"k{i}", i)) for i in range(10)]
+        time.sleep(0.2)
+        assert not any(f.done() for f in rest)
+        assert _committed(path) == {}
+        go.set()
+        txns = [f.result(10) for f in rest]
         # They all waited for the same batch: one transaction, one commit.
-        assert all(t is txns[0] for t in txns) and txns[0] is not slow_txn
-        expected = {f"k{i}": i for i in range(10)} | {"slow": 0, "via-thread": 99}
-        assert _committed(path) == expected
+        assert all(t is txns[0] for t in txns)
+        assert _committed(path) == {f"k{i}": i for i in range(10)} | {"slow": 0}
     finally:
         writer.close()
 
@@ -108,39 +83,108 @@ def test_a_failing_job_does_not_undo_its_batch(tmp_path: Path) -> None:
         raise ValueError("refused")
 
     try:
-        with ThreadPoolExecutor(8) as pool:
-            futures = [pool.submit(writer.execute, _insert(f"k{i}", i)) for i in range(20)]
-            failing = pool.submit(writer.execute, bad)
-            with pytest.raises(ValueError, match="refused"):
-                failing.result(10)
-            for f in futures:
-                f.result(10)
-        assert _committed(path) == {f"k{i}": i for i in range(20)}
+        go, _ = _hold(writer)
+        futures = [writer.submit(_insert(f"k{i}", i)) for i in range(20)]
+        failing = writer.submit(bad)
+        go.set()
+        with pytest.raises(ValueError, match="refused"):
+            failing.result(10)
+        assert len({id(f.result(10)) for f in futures}) == 1
+        assert _committed(path) == {f"k{i}": i for i in range(20)} | {"slow": 0}
     finally:
         writer.close()
 
 
-def test_many_threads_mixing_execute_and_submit(tmp_path: Path) -> None:
+def test_many_threads_and_event_loops_at_once(tmp_path: Path) -> None:
     path = tmp_path / "index.sqlite"
     writer = Writer(path)
 
     def worker(n: int) -> None:
         for i in range(25):
-            key = f"t{n}-{i}"
-            if i % 3:
-                writer.execute(_insert(key, i))
-            else:
-                writer.submit(_insert(key, i)).result(10)
+            writer.submit(_insert(f"t{n}-{i}", i)).result(10)
+
+    async def appender(n: int) -> None:
+        await asyncio.gather(*(writer.run(_insert(f"a{n}-{i}", i)) for i in range(25)))
 
     try:
-        with ThreadPoolExecutor(16) as pool:
-            for f in [pool.submit(worker, n) for n in range(16)]:
+        with ThreadPoolExecutor(12) as pool:
+            futures = [pool.submit(worker, n) for n in range(8)]
+            futures += [pool.submit(asyncio.run, appender(n)) for n in range(4)]
+            for f in futures:
                 f.result(30)
-        assert _committed(path) == {f"t{n}-{i}": i for n in range(16) for i in range(25)}
+        expected = {f"t{n}-{i}": i for n in range(8) for i in range(25)}
+        expected |= {f"a{n}-{i}": i for n in range(4) for i in range(25)}
+        assert _committed(path) == expected
     finally:
         writer.close()
     with pytest.raises(sqlite3.ProgrammingError):
         writer._conn.execute("SELECT 1")  # closed with the writer
+
+
+async def test_files_are_durable_before_their_job_runs(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite"
+    writer = Writer(path)
+    seen: dict[str, bytes] = {}
+
+    def job(name: str) -> Callable[[Txn], str]:
+        def fn(txn: Txn) -> str:
+            seen[name] = (tmp_path / name).read_bytes()
+            txn.conn.execute("INSERT INTO meta(key, value) VALUES (?, 1)", (name,))
+            return name
+
+        return fn
+
+    try:
+        files = {f"m{i}": os.urandom(100 * i + 1) for i in range(30)}
+        missing = str(tmp_path / "no-such-dir" / "x")
+        taken = tmp_path / "taken"
+        taken.write_bytes(b"first")
+        results = await asyncio.gather(
+            *(writer.run(job(n), file=(str(tmp_path / n), d)) for n, d in files.items()),
+            writer.run(job("lost"), file=(missing, b"never")),
+            writer.run(job("taken"), file=(str(taken), b"second")),
+            return_exceptions=True,
+        )
+        assert results[:30] == list(files)
+        assert isinstance(results[30], FileNotFoundError)
+        assert results[30].filename == missing
+        assert isinstance(results[31], FileExistsError)
+        # The job ran only after its file was complete; failed files ran nothing.
+        assert seen == files
+        assert taken.read_bytes() == b"first"
+        assert _committed(path) == dict.fromkeys(files, 1)
+        for name in files:
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    finally:
+        writer.close()
+
+
+async def test_a_cancelled_job_leaves_no_file_and_no_row(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite"
+    writer = Writer(path)
+    try:
+        go, _ = _hold(writer)
+        ran: list[str] = []
+
+        def fn(txn: Txn) -> None:
+            ran.append("x")
+
+        waiter = asyncio.ensure_future(writer.run(fn, file=(str(tmp_path / "gone"), b"x" * 10)))
+        kept = asyncio.ensure_future(
+            writer.run(_insert("kept", 1), file=(str(tmp_path / "kept"), b"k"))
+        )
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        go.set()
+        await kept
+        assert ran == []
+        files = sorted(os.listdir(tmp_path))
+        assert files == ["index.sqlite", "index.sqlite-shm", "index.sqlite-wal", "kept"]
+        assert _committed(path) == {"kept": 1, "slow": 0}
+    finally:
+        writer.close()
 
 
 async def test_concurrent_appends_get_unique_uids_and_files(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Maildir on disk: file names, flags, durable writes, folder names.
+"""Maildir on disk: file names, flags, the header cache, folder names.
 
 The layout is Maildir++ as Dovecot, Courier and Python's ``mailbox.Maildir``
 use it, so those tools read and write our mailboxes: an account directory is
@@ -14,10 +14,9 @@ spec says the unique part is opaque).
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import itertools
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ __all__ = [
     "normalize_flags",
     "parse_name",
     "unique_name",
-    "write_durable",
 ]
 
 #: IMAP system flags we store (``\\Recent`` is a session property, never stored).
@@ -141,29 +139,6 @@ def make_maildir(path: str) -> None:
             os.close(fd)
 
 
-def write_durable(maildir: str, data: bytes) -> str:
-    """Write ``data`` to a new file in ``maildir/tmp`` and fsync it; return its base name.
-
-    The caller renames it into ``new/`` or ``cur/`` (and fsyncs that
-    directory): until then the message is invisible to every reader.
-    """
-    base = unique_name(len(data))
-    path = os.path.join(maildir, "tmp", base)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        os.unlink(path)
-        raise
-    os.close(fd)
-    return base
-
-
 def header_size(data: bytes) -> int:
     """Length of the header section including the empty line that ends it."""
     crlf = data.find(b"\r\n\r\n")
@@ -172,18 +147,30 @@ def header_size(data: bytes) -> int:
     return min(ends) if ends else len(data)
 
 
-_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+# A cached field and its folded continuation lines, at the start of a line
+# of the header section. ``.`` stops at LF, so a CRLF line keeps its CR,
+# which the unfolding below removes with the rest of the white space.
+_CACHED_FIELD = re.compile(
+    rb"^(" + b"|".join(re.escape(n.encode()) for n in CACHED_FIELDS) + rb")[ \t]*:"
+    rb"(.*(?:\n[ \t].*)*)",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def header_cache(header: bytes) -> dict[str, str]:
-    """The common header fields IMAP and listings ask for, unfolded, undecoded."""
-    msg = _PARSER.parsebytes(header)
+    """The common header fields IMAP and listings ask for, unfolded, undecoded.
+
+    The first occurrence of each field wins. Folded values are unfolded
+    (every run of white space becomes one space); others are stripped.
+    Bytes that are not UTF-8 survive as surrogate escapes.
+    """
     out: dict[str, str] = {}
-    for name in CACHED_FIELDS:
-        value = msg.get(name)
-        if value is not None:
-            text = str(value)
-            out[name] = " ".join(text.split()) if "\n" in text else text.strip()
+    for match in _CACHED_FIELD.finditer(header):
+        name = match.group(1).decode("ascii").lower()
+        if name in out:
+            continue
+        text = match.group(2).decode("utf-8", "surrogateescape")
+        out[name] = " ".join(text.split()) if "\n" in text else text.strip()
     return out
 
 

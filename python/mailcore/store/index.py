@@ -1,11 +1,12 @@
 """The SQLite index of the embedded store: schema, one writer thread, readers.
 
 sqlite3 blocks, so it never runs on the event loop. Every write goes through
-one :class:`Writer` thread that takes whatever jobs are queued, runs them in
-ONE ``BEGIN IMMEDIATE`` transaction (a savepoint each, so one failing job does
-not undo the others), fsyncs the Maildir directories the jobs renamed files
-into, and commits: many concurrent appends share one directory fsync and one
-commit (group commit). ``BEGIN IMMEDIATE`` also serialises writers of other
+one :class:`Writer` thread that takes whatever jobs are queued, writes and
+fsyncs the new message files they bring (in one call into the Rust core),
+runs them in ONE ``BEGIN IMMEDIATE`` transaction (a savepoint each, so one
+failing job does not undo the others), fsyncs the Maildir directories the
+jobs renamed files into, and commits: many concurrent appends share one
+directory fsync and one commit (group commit). ``BEGIN IMMEDIATE`` also serialises writers of other
 processes on the same data directory, which is what keeps UIDs and MODSEQs
 unique and ascending across processes.
 
@@ -21,7 +22,7 @@ changes, which is not worth halving delivery throughput for.
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextlib
 import os
 import queue
 import sqlite3
@@ -31,6 +32,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+from mailcore import _core
 
 __all__ = ["SCHEMA", "Txn", "Writer", "connect"]
 
@@ -82,6 +85,9 @@ PRUNE_EVERY = 5_000
 # How many queued jobs one transaction takes at most: bounds the latency of
 # the first job in a batch while still sharing fsyncs.
 BATCH_MAX = 512
+# fsyncs in flight at once while a batch writes its files or syncs its
+# directories: enough for the journal to fold them into shared commits.
+FSYNC_THREADS = 8
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -92,15 +98,6 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
-
-
-def fsync_dir(path: str) -> None:
-    """Make a rename or link in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -117,76 +114,94 @@ class Txn:
     notify: bool = False
 
 
-@dataclass
+@dataclass(eq=False)
 class _Job(Generic[T]):
     fn: Callable[[Txn], T]
-    future: Future[T]
+    # Exactly one of these waits for the result: a concurrent future
+    # (submit) or an asyncio future on ``loop`` (run).
+    future: Future[T] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[T] | None = None
+    # (path, data): a new file written and fsynced before the batch's
+    # transaction begins; ``fn`` runs only if that succeeded.
+    file: tuple[str, bytes] | None = None
+    # Set by the awaiting coroutine when it is cancelled: the job is skipped
+    # and its file removed, unless its transaction already began.
+    abandoned: bool = False
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for waiter, ok, value in outcomes:
+        if waiter.done():
+            continue
+        if ok:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(value)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 class Writer:
     """The write connection and the group commit of jobs.
 
-    Jobs come two ways. :meth:`submit` / :meth:`run` queue a job for the
-    writer thread. :meth:`execute` is for a worker thread that is about to
-    wait anyway (an append that just fsynced its file): it queues the job
-    where the writer thread does not wait for it and, if no batch is
-    running, runs the waiting jobs itself. An append then costs one thread
-    hop from the event loop instead of two, and jobs that arrive while a
-    batch runs still share the next batch's directory fsyncs and commit.
-    Whoever runs a batch holds ``_batch_lock``, so batches never overlap.
+    One thread runs every write job. It takes whatever is queued (up to
+    ``BATCH_MAX``), runs the jobs in ONE transaction, fsyncs the directories
+    they renamed files into, commits, and only then reports: the event loops
+    waiting for results hear about the whole batch in one callback each.
+    Jobs that bring a new file (appends) first pass through a second
+    thread, which writes and fsyncs all the files queued at that moment in
+    one call into the Rust core (several fsyncs in flight, the GIL
+    released), so the files of the next batch are made durable while the
+    current batch commits. An append costs its event loop one hand-off and
+    one wake-up back, however many appends share the batch.
     """
 
     def __init__(self, path: Path, on_commit: Callable[[], None] | None = None) -> None:
         self._conn = connect(path)
         self._conn.executescript(SCHEMA)
         self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
-        # Jobs of execute(): run by the next batch, whoever runs it.
-        self._waiting: collections.deque[_Job[Any]] = collections.deque()
-        self._batch_lock = threading.Lock()
+        self._files: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._on_commit = on_commit
         self._jobs_since_prune = 0
         self._thread = threading.Thread(target=self._run, name="mailcore-store-writer", daemon=True)
         self._thread.start()
+        self._files_thread = threading.Thread(
+            target=self._run_files, name="mailcore-store-files", daemon=True
+        )
+        self._files_thread.start()
 
     def submit(self, fn: Callable[[Txn], T]) -> Future[T]:
         """Queue ``fn`` to run in the next transaction; the future resolves after COMMIT."""
         fut: Future[T] = Future()
-        self._queue.put(_Job(fn, fut))
+        self._queue.put(_Job(fn, future=fut))
         return fut
 
-    async def run(self, fn: Callable[[Txn], T]) -> T:
-        """Await ``fn``'s result once its transaction is committed (and directories fsynced)."""
-        return await asyncio.wrap_future(self.submit(fn))
+    async def run(self, fn: Callable[[Txn], T], *, file: tuple[str, bytes] | None = None) -> T:
+        """Await ``fn``'s result once its transaction is committed (and directories fsynced).
 
-    def execute(self, fn: Callable[[Txn], T]) -> T:
-        """Run ``fn`` in a committed transaction and return its result, blocking.
-
-        For worker threads, never the event loop. If no batch is running,
-        this thread runs the waiting jobs (``fn`` among them) as one batch;
-        otherwise ``fn`` runs in the next batch, run by whoever comes first.
+        With ``file=(path, data)``, the file is created, written and fsynced
+        first; if that fails, ``fn`` does not run and the ``OSError`` is
+        raised. If the caller is cancelled before the batch takes the job,
+        the job is dropped and its file removed.
         """
-        job: _Job[T] = _Job(fn, Future())
-        self._waiting.append(job)
-        self._lead()
-        return job.future.result()
-
-    def _lead(self) -> None:
-        # Whoever gets the lock runs the waiting jobs. After releasing it,
-        # look again: a job queued while the lock was held, whose thread
-        # found the lock taken, must not be left behind.
-        while self._waiting and self._batch_lock.acquire(blocking=False):
-            try:
-                self._run_batch(self._take_waiting([]))
-            finally:
-                self._batch_lock.release()
-
-    def _take_waiting(self, batch: list[_Job[Any]]) -> list[_Job[Any]]:
-        while self._waiting and len(batch) < BATCH_MAX:
-            batch.append(self._waiting.popleft())
-        return batch
+        loop = asyncio.get_running_loop()
+        job: _Job[T] = _Job(fn, loop=loop, waiter=loop.create_future(), file=file)
+        (self._queue if file is None else self._files).put(job)
+        assert job.waiter is not None
+        try:
+            return await job.waiter
+        except asyncio.CancelledError:
+            job.abandoned = True
+            raise
 
     def close(self) -> None:
-        """Finish the queued jobs, stop the thread and close the connection."""
+        """Finish the queued jobs, stop the threads and close the connection."""
+        self._files.put(None)
+        self._files_thread.join()
         self._queue.put(None)
         self._thread.join()
         self._conn.close()
@@ -195,7 +210,6 @@ class Writer:
         while True:
             first = self._queue.get()
             if first is None:
-                self._lead()
                 return
             batch = [first]
             stop = False
@@ -208,10 +222,34 @@ class Writer:
                     stop = True
                     break
                 batch.append(job)
-            with self._batch_lock:
-                self._run_batch(self._take_waiting(batch))
-            self._lead()
+            self._run_batch(batch)
             if stop:
+                return
+
+    def _run_files(self) -> None:
+        # Stage one of an append: write and fsync the files of every queued
+        # append at once, then hand the jobs to the writer thread. While the
+        # writer fsyncs directories and commits one batch, this thread is
+        # already fsyncing the files of the next.
+        while True:
+            first = self._files.get()
+            batch = [first]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self._files.get_nowait())
+                except queue.Empty:
+                    break
+            jobs = [job for job in batch if job is not None and not job.abandoned]
+            items = [job.file for job in jobs if job.file is not None]
+            errors = _core.write_files_durable(items, threads=FSYNC_THREADS) if items else []
+            failures: list[tuple[_Job[Any], bool, Any]] = []
+            for job, error in zip(jobs, errors, strict=True):
+                if error is None:
+                    self._queue.put(job)
+                else:
+                    failures.append((job, False, error))
+            self._report(failures)
+            if None in batch:
                 return
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
@@ -222,10 +260,17 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             for job in batch:
-                job.future.set_exception(exc)
+                if job.file is not None:
+                    _unlink(job.file[0])
+                results.append((job, False, exc))
+            self._report(results)
             return
         for job in batch:
-            if not job.future.set_running_or_notify_cancel():
+            if job.future is not None and not job.future.set_running_or_notify_cancel():
+                continue
+            if job.abandoned:
+                if job.file is not None:
+                    _unlink(job.file[0])
                 continue
             conn.execute("SAVEPOINT job")
             try:
@@ -233,6 +278,8 @@ class Writer:
             except Exception as exc:  # noqa: BLE001 - handed to the job's awaiting caller
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
+                if job.file is not None:
+                    _unlink(job.file[0])
                 results.append((job, False, exc))
             else:
                 conn.execute("RELEASE job")
@@ -245,19 +292,28 @@ class Writer:
                     "DELETE FROM changes WHERE seq <= (SELECT max(seq) FROM changes) - ?",
                     (CHANGES_KEPT,),
                 )
-            for d in txn.sync_dirs:
-                fsync_dir(d)
+            if txn.sync_dirs:
+                _core.sync_dirs(sorted(txn.sync_dirs), threads=FSYNC_THREADS)
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for job, _ok, _value in results:
-                job.future.set_exception(exc)
-            return
-        for job, ok, value in results:
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+            results = [(job, False, exc) for job, _ok, _value in results]
+        self._report(results)
         if txn.notify and self._on_commit is not None:
             self._on_commit()
+
+    @staticmethod
+    def _report(results: list[tuple[_Job[Any], bool, Any]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for job, ok, value in results:
+            if job.future is not None:
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
+            elif job.loop is not None and job.waiter is not None:
+                by_loop.setdefault(job.loop, []).append((job.waiter, ok, value))
+        for loop, outcomes in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, outcomes)

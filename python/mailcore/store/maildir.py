@@ -2,10 +2,11 @@
 
 Threads, not the event loop, touch the disk and SQLite:
 
-* message files are written and fsynced in a pool of I/O threads, so many
-  appends fsync at once;
 * every index change runs in the single writer thread of
-  :class:`~mailcore.store.index.Writer`, which group-commits them;
+  :class:`~mailcore.store.index.Writer`, which group-commits them; the
+  files of new messages are written and fsynced by the same batch, several
+  fsyncs in flight, with the GIL released (the Rust core does it);
+* whole messages are read in a small pool of I/O threads;
 * reads use a small pool of read-only connections (WAL readers never block
   the writer);
 * one poller connection checks ``PRAGMA data_version`` every
@@ -49,7 +50,7 @@ from mailcore.store.base import (
     UIDMapping,
     match_pattern,
 )
-from mailcore.store.files import header_cache, header_size, normalize_flags, write_durable
+from mailcore.store.files import header_cache, header_size, normalize_flags, unique_name
 from mailcore.store.index import Txn, Writer, connect
 
 __all__ = ["INDEX_FILE", "MaildirStore", "reindex"]
@@ -282,54 +283,39 @@ class MaildirStore(Store):
         internal_date: float | None = None,
         session: str = "",
     ) -> AppendResult:
-        """Write + fsync, rename, fsync the directory and index: ONE job in an I/O thread.
+        """Write + fsync, rename, fsync the directory and index, in one group commit.
 
-        The job writes and fsyncs the file in ``tmp/``, then hands the rename
-        and the index insert to the writer's group commit (running it itself
-        when no batch is running, see :meth:`Writer.execute`): the event
-        loop waits for one thread hop, and concurrent appends still share
-        directory fsyncs and commits. Nothing is reported before the commit.
+        The writer thread writes and fsyncs the file in ``tmp/`` together
+        with every other append of its batch, then gives it its UID, renames
+        it into ``new/`` (or ``cur/`` with flags), fsyncs the directory and
+        commits. Nothing is reported before the commit. A caller cancelled
+        before the batch took the append leaves no file behind.
         """
-        if self._io is None or self._writer is None:
+        if self._writer is None:
             raise StoreError("store is not open")
-        writer = self._writer
         name = ops.canonical_name(mailbox)
         maildir = self.layout.mailbox_dir(account, name)
-        fset = normalize_flags(flags)
-        when = time.time() if internal_date is None else internal_date
-        # Set when the caller stops waiting (cancelled) before the commit:
-        # the job then removes its tmp/ file instead of delivering.
-        abandoned = threading.Event()
-
-        def job() -> tuple[int, int, int] | None:
-            hsize = header_size(data)
-            cache = json.dumps(header_cache(data[:hsize]))
-            base = write_durable(maildir, data)
-            try:
-                if abandoned.is_set():
-                    os.unlink(os.path.join(maildir, "tmp", base))
-                    return None
-                pending = ops.PendingAppend(maildir, base, len(data), hsize, fset, when, cache)
-                return writer.execute(
-                    lambda txn: ops.commit_append(txn, account, name, pending, session)
-                )
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(maildir, "tmp", base))
-                raise
-
-        loop = asyncio.get_running_loop()
+        raw = data if isinstance(data, bytes) else bytes(data)
+        hsize = header_size(raw)
+        base = unique_name(len(raw))
+        pending = ops.PendingAppend(
+            maildir,
+            base,
+            len(raw),
+            hsize,
+            normalize_flags(flags),
+            time.time() if internal_date is None else internal_date,
+            json.dumps(header_cache(raw[:hsize])),
+        )
         try:
-            done = await loop.run_in_executor(self._io, job)
+            validity, uid, modseq = await self._writer.run(
+                lambda txn: ops.commit_append(txn, account, name, pending, session),
+                file=(os.path.join(maildir, "tmp", base), raw),
+            )
         except FileNotFoundError:
             # No such Maildir: let the index say whether the mailbox exists.
             await self._read(lambda conn: ops.get_mailbox(conn, account, name))
             raise
-        except asyncio.CancelledError:
-            abandoned.set()
-            raise
-        assert done is not None  # None only for an abandoned job, whose caller is gone
-        validity, uid, modseq = done
         return AppendResult(validity, uid, modseq)
 
     async def messages(

@@ -1,0 +1,64 @@
+//! Python face of `durable.rs`: the store's group-commit file writes.
+//!
+//! Both functions release the GIL for the whole batch. Failures come back
+//! as `OSError` instances (the errno picks the subclass, as `os.open` would:
+//! `FileNotFoundError`, `FileExistsError`, ...), one per item.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use pyo3::exceptions::{PyBaseException, PyOSError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+
+use crate::durable;
+
+fn os_error(err: &io::Error, path: &Path) -> PyErr {
+    let text = err.to_string();
+    let strerror = text.split(" (os error").next().unwrap_or(&text).to_owned();
+    let filename = path.to_string_lossy().into_owned();
+    match err.raw_os_error() {
+        Some(code) => PyOSError::new_err((code, strerror, filename)),
+        None => PyOSError::new_err(format!("{strerror}: {filename}")),
+    }
+}
+
+/// Create, write and fsync each `(path, data)`; one result per item, `None` when durable.
+#[pyfunction]
+#[pyo3(signature = (items, threads = 8))]
+fn write_files_durable(
+    py: Python<'_>,
+    items: Vec<(PathBuf, PyBackedBytes)>,
+    threads: usize,
+) -> Vec<Option<Py<PyBaseException>>> {
+    let results = py.detach(|| durable::write_many(&items, threads));
+    results
+        .iter()
+        .zip(&items)
+        .map(|(result, (path, _))| {
+            result
+                .as_ref()
+                .err()
+                .map(|e| os_error(e, path).into_value(py))
+        })
+        .collect()
+}
+
+/// fsync every directory in `dirs`; raises `OSError` for the first that fails.
+#[pyfunction]
+#[pyo3(signature = (dirs, threads = 8))]
+fn sync_dirs(py: Python<'_>, dirs: Vec<PathBuf>, threads: usize) -> PyResult<()> {
+    let results = py.detach(|| durable::sync_dirs(&dirs, threads));
+    for (result, dir) in results.iter().zip(&dirs) {
+        if let Err(e) = result {
+            return Err(os_error(e, dir));
+        }
+    }
+    Ok(())
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(write_files_durable, m)?)?;
+    m.add_function(wrap_pyfunction!(sync_dirs, m)?)?;
+    Ok(())
+}
