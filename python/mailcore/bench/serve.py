@@ -24,6 +24,7 @@ last 250) to the ``* N EXISTS`` that counts it. This needs the IMAP server
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,10 +175,34 @@ def _wait_port(port: int, timeout: float = 30.0) -> None:
             time.sleep(0.05)
 
 
-def run_mailcore(size: int, *, messages: int, sessions: int, loop: str = "asyncio") -> ServeResult:
+@contextlib.contextmanager
+def _run_dir(prefix: str, workdir: Path | None) -> Iterator[Path]:
+    """A fresh directory for one run: inside ``workdir`` (kept), or a temporary one.
+
+    :func:`run` keeps every run's files until the end: deleting thousands of
+    files just before the next server starts would make that server pay for
+    the harness (ext4 skips recently freed inodes when it allocates new ones).
+    """
+    if workdir is not None:
+        yield Path(tempfile.mkdtemp(prefix=prefix, dir=workdir))
+        return
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_mailcore(
+    size: int,
+    *,
+    messages: int,
+    sessions: int,
+    loop: str = "asyncio",
+    workdir: Path | None = None,
+) -> ServeResult:
     """Time ``mailcore serve`` delivering ``messages`` to one local user."""
-    with tempfile.TemporaryDirectory(prefix="mailcore-bench-") as tmp:
-        root = Path(tmp)
+    with _run_dir("mailcore-bench-", workdir) as root:
         data = root / "data"
         port, imap_port = _free_port(), _free_port()
         idle = imap_available()
@@ -294,12 +319,13 @@ def _postfix(root: Path, action: str) -> None:
     )
 
 
-def run_postfix(size: int, *, messages: int, sessions: int) -> ServeResult:
+def run_postfix(
+    size: int, *, messages: int, sessions: int, workdir: Path | None = None
+) -> ServeResult:
     """Time a private Postfix instance delivering ``messages`` into a Maildir (needs root)."""
     if os.geteuid() != 0:
         raise RuntimeError("the Postfix peer needs root (its master process runs as root)")
-    root = Path(tempfile.mkdtemp(prefix="postfix-bench-"))
-    try:
+    with _run_dir("postfix-bench-", workdir) as root:
         # Postfix's daemons run as the postfix user and 65534: they must reach in.
         root.chmod(0o755)
         port = _free_port()
@@ -322,8 +348,6 @@ def run_postfix(size: int, *, messages: int, sessions: int) -> ServeResult:
             seconds = time.perf_counter() - start
         finally:
             _postfix(root, "stop")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     return ServeResult("postfix (virtual, Maildir)", "-", size, messages, sessions, seconds)
 
 
@@ -350,10 +374,17 @@ def run(
         if key not in best or result.per_second > best[key].per_second:
             best[key] = result
 
-    for _ in range(repeat):
-        for loop in loops:
-            keep(run_mailcore(size, messages=messages, sessions=sessions, loop=loop))
-        keep(run_postfix(size, messages=messages, sessions=sessions))
+    with tempfile.TemporaryDirectory(prefix="mailcore-bench-serve-") as tmp:
+        workdir = Path(tmp)
+        workdir.chmod(0o755)  # Postfix's daemons must reach their run's directory
+        for _ in range(repeat):
+            for loop in loops:
+                keep(
+                    run_mailcore(
+                        size, messages=messages, sessions=sessions, loop=loop, workdir=workdir
+                    )
+                )
+            keep(run_postfix(size, messages=messages, sessions=sessions, workdir=workdir))
     return list(best.values())
 
 
