@@ -166,6 +166,11 @@ def setup_logging(
     """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    # Neither format shows thread or process names: do not collect them for
+    # every record (the server owns this process, so the switch is ours).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
     writer = LogWriter(records, handler)
     enqueue = _Enqueue(records)

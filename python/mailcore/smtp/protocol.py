@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import re
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -78,6 +79,12 @@ _HTTP_VERBS = frozenset((b"GET", b"POST", b"HEAD", b"PUT", b"CONNECT", b"OPTIONS
 _NOT_IMPLEMENTED = frozenset((b"EXPN", b"TURN", b"ETRN", b"SEND", b"SOML", b"SAML", b"ATRN"))
 
 
+@functools.lru_cache(maxsize=8)
+def _date_stamp(now: datetime) -> str:
+    # Every message received in the same second carries the same date.
+    return format_datetime(now)
+
+
 def received_header(
     *,
     helo: str,
@@ -99,7 +106,7 @@ def received_header(
         f"Received: from {safe_helo} ([{peer_ip}])",
         f"\tby {hostname} (mailcore) with {protocol} id {queue_id}",
     ]
-    stamp = format_datetime(now)
+    stamp = _date_stamp(now.replace(microsecond=0))
     if recipient is not None and "\n" not in recipient and "\r" not in recipient:
         lines.append(f"\tfor <{recipient}>; {stamp}")
     else:
