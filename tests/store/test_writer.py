@@ -180,8 +180,8 @@ async def test_a_cancelled_job_leaves_no_file_and_no_row(tmp_path: Path) -> None
         go.set()
         await kept
         assert ran == []
-        files = sorted(os.listdir(tmp_path))
-        assert files == ["index.sqlite", "index.sqlite-shm", "index.sqlite-wal", "kept"]
+        files = sorted(f for f in os.listdir(tmp_path) if not f.startswith("index.sqlite"))
+        assert files == ["kept"]
         assert _committed(path) == {"kept": 1, "slow": 0}
     finally:
         writer.close()

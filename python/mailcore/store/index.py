@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import queue
 import sqlite3
@@ -162,6 +163,10 @@ class Writer:
 
     def __init__(self, path: Path, on_commit: Callable[[], None] | None = None) -> None:
         self._conn = connect(path)
+        # Writers of other processes on the same index queue up on this lock
+        # before BEGIN IMMEDIATE: a blocked flock() wakes the moment the
+        # holder commits, where SQLite's busy handler would sleep and poll.
+        self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._conn.executescript(SCHEMA)
         self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._files: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
@@ -205,6 +210,7 @@ class Writer:
         self._queue.put(None)
         self._thread.join()
         self._conn.close()
+        os.close(self._lock_fd)
 
     def _run(self) -> None:
         while True:
@@ -253,6 +259,13 @@ class Writer:
                 return
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            self._run_locked(batch)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _run_locked(self, batch: list[_Job[Any]]) -> None:
         conn = self._conn
         txn = Txn(conn)
         results: list[tuple[_Job[Any], bool, Any]] = []
