@@ -171,6 +171,8 @@ class Writer:
         self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._files: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._on_commit = on_commit
+        # Held by whichever thread runs a batch: batches never overlap.
+        self._batch_lock = threading.Lock()
         self._jobs_since_prune = 0
         self._thread = threading.Thread(target=self._run, name="mailcore-store-writer", daemon=True)
         self._thread.start()
@@ -228,9 +230,23 @@ class Writer:
                     stop = True
                     break
                 batch.append(job)
-            self._run_batch(batch)
+            with self._batch_lock:
+                self._run_batch(batch)
             if stop:
                 return
+
+    def _commit_or_hand_over(self, jobs: list[_Job[Any]]) -> None:
+        # No more appends waiting and the writer idle: commit here and save
+        # the hand-over (what a lone append waits for). Otherwise the writer
+        # thread commits while this thread goes on with the next files.
+        if self._files.empty() and self._batch_lock.acquire(blocking=False):
+            try:
+                self._run_batch(jobs)
+            finally:
+                self._batch_lock.release()
+            return
+        for job in jobs:
+            self._queue.put(job)
 
     def _run_files(self) -> None:
         # Stage one of an append: write and fsync the files of every queued
@@ -249,12 +265,15 @@ class Writer:
             items = [job.file for job in jobs if job.file is not None]
             errors = _core.write_files_durable(items, threads=FSYNC_THREADS) if items else []
             failures: list[tuple[_Job[Any], bool, Any]] = []
+            ready: list[_Job[Any]] = []
             for job, error in zip(jobs, errors, strict=True):
                 if error is None:
-                    self._queue.put(job)
+                    ready.append(job)
                 else:
                     failures.append((job, False, error))
             self._report(failures)
+            if ready:
+                self._commit_or_hand_over(ready)
             if None in batch:
                 return
 
