@@ -41,6 +41,7 @@ from mailcore.metrics import Metrics
 from mailcore.pop3.pop2 import POP2Server
 from mailcore.pop3.server import POP3Server
 from mailcore.relay import Relay
+from mailcore.sessions import ConnectionHook
 from mailcore.smtp.local import LocalDeliveryHandler, MessageRecord, Relayer
 from mailcore.smtp.server import SMTPServer
 from mailcore.store.maildir import MaildirStore
@@ -85,6 +86,14 @@ class Monitor:
         self.events.message(record)
         self.metrics.message(record)
 
+    def connections(self, protocol: str) -> ConnectionHook:
+        """A server's connection hook that logs and counts its connects and disconnects."""
+
+        def hook(event: str, peer: str) -> None:
+            self.session_event(protocol, event, peer)
+
+        return hook
+
 
 class ObservedCredentials:
     """The accounts as a SASL credential source, reporting failed logins per protocol."""
@@ -111,80 +120,6 @@ class ObservedCredentials:
     async def cram_secret(self, username: str) -> bytes | None:
         """CRAM-MD5/APOP secret, when kept."""
         return await self.accounts.cram_secret(username)
-
-
-def _peer(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername") or ("", 0)
-    return f"{peer[0]}:{peer[1]}"
-
-
-class _ObservedPOP3(POP3Server):
-    """POP3Server whose connections are logged and counted.
-
-    POP3Server has no connection hook yet, so this wraps its session runner
-    the same way its own ``listen`` does.
-    """
-
-    monitor: Monitor
-    protocol_name = "pop3"
-
-    async def listen(
-        self, host: str = "127.0.0.1", port: int = 0, *, implicit_tls: bool = False
-    ) -> int:
-        """Start a listener whose sessions report connect and disconnect."""
-        from mailcore.pop3.server import _Session
-
-        if implicit_tls and self.tls is None:
-            raise ValueError("an implicit-TLS listener needs a TLS context")
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            busy = len(self._sessions) >= self.limits.connections
-            if task is not None:
-                self._sessions.add(task)
-            peer = _peer(writer)
-            self.monitor.session_event(self.protocol_name, "connect", peer)
-            try:
-                await _Session(self, reader, writer, implicit_tls).run(refuse=busy)
-            finally:
-                self.monitor.session_event(self.protocol_name, "disconnect", peer)
-                if task is not None:
-                    self._sessions.discard(task)
-
-        server = await asyncio.start_server(
-            handle, host, port, ssl=self.tls if implicit_tls else None
-        )
-        self._servers.append(server)
-        bound: int = server.sockets[0].getsockname()[1]
-        return bound
-
-
-class _ObservedPOP2(POP2Server):
-    """POP2Server whose connections are logged and counted (see :class:`_ObservedPOP3`)."""
-
-    monitor: Monitor
-
-    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Start a listener whose sessions report connect and disconnect."""
-        from mailcore.pop3.pop2 import _Pop2Session
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._sessions.add(task)
-            peer = _peer(writer)
-            self.monitor.session_event("pop2", "connect", peer)
-            try:
-                await _Pop2Session(self, reader, writer).run()
-            finally:
-                self.monitor.session_event("pop2", "disconnect", peer)
-                if task is not None:
-                    self._sessions.discard(task)
-
-        server = await asyncio.start_server(handle, host, port)
-        self._servers.append(server)
-        bound: int = server.sockets[0].getsockname()[1]
-        return bound
 
 
 # ------------------------------------------------------------------ starters
@@ -250,7 +185,7 @@ async def _start_smtp_like(
 
 async def _start_pop3(app: MailServer, lst: Listener) -> Running | None:
     cfg = app.config
-    server = _ObservedPOP3(
+    server = POP3Server(
         app.store,
         ObservedCredentials(app.accounts, app.monitor, "pop3"),
         hostname=cfg.hostname,
@@ -259,8 +194,8 @@ async def _start_pop3(app: MailServer, lst: Listener) -> Running | None:
         allow_plaintext_auth=cfg.allow_plaintext_auth,
         apop="CRAM-MD5" in cfg.auth_mechanisms,
         mechanisms=[m for m in cfg.auth_mechanisms if m in SERVER_MECHANISMS],
+        on_connection=app.monitor.connections("pop3"),
     )
-    server.monitor = app.monitor
     port = await server.listen(lst.address, lst.port, implicit_tls=lst.tls == "implicit")
     note = {"implicit": "implicit TLS", "starttls": "STLS offered", "none": "no TLS"}[lst.tls]
     return Running(lst, port, server.close, note)
@@ -268,13 +203,13 @@ async def _start_pop3(app: MailServer, lst: Listener) -> Running | None:
 
 async def _start_pop2(app: MailServer, lst: Listener) -> Running | None:
     cfg = app.config
-    server = _ObservedPOP2(
+    server = POP2Server(
         app.store,
         ObservedCredentials(app.accounts, app.monitor, "pop2"),
         hostname=cfg.hostname,
         limits=cfg.limits.pop3,
+        on_connection=app.monitor.connections("pop2"),
     )
-    server.monitor = app.monitor
     port = await server.listen(lst.address, lst.port)
     return Running(lst, port, server.close, "RFC 937, plaintext passwords")
 
@@ -283,7 +218,7 @@ async def _start_imap(app: MailServer, lst: Listener) -> Running | None:
     cfg = app.config
     server = await start_imap_server(
         app.store,
-        app.accounts,
+        ObservedCredentials(app.accounts, app.monitor, "imap"),
         host=lst.address,
         port=lst.port,
         ssl_context=app.ssl_context if lst.tls != "none" else None,
@@ -291,6 +226,7 @@ async def _start_imap(app: MailServer, lst: Listener) -> Running | None:
         limits=cfg.limits.imap,
         allow_plaintext_login=cfg.allow_plaintext_auth,
         hostname=cfg.hostname,
+        on_connection=app.monitor.connections("imap"),
     )
 
     async def close() -> None:

@@ -28,7 +28,10 @@ def write_config(
     """
     ports: dict[str, int] = {}
     # Failed logins are slowed down by seconds in production; not in tests.
-    fast = "[limits.smtp]\nauth_failure_delay = 0.01\n[limits.pop3]\nfailed_login_delay = 0.01"
+    fast = (
+        "[limits.smtp]\nauth_failure_delay = 0.01\n[limits.pop3]\nfailed_login_delay = 0.01\n"
+        "[limits.imap]\nfailed_login_delay = 0.01"
+    )
     lines = [f'data_dir = "{data}"', extra, fast]
     for protocol, tls in listeners:
         port = free_port()

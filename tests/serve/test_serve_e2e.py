@@ -169,7 +169,11 @@ def test_submit_read_restart(tmp_path: Path) -> None:
 def test_json_logs_and_metrics(tmp_path: Path) -> None:
     data = tmp_path / "data"
     config = tmp_path / "mailcore.toml"
-    write_config(config, data, [("smtp", "none"), ("submission", "starttls"), ("pop3", "implicit")])
+    write_config(
+        config,
+        data,
+        [("smtp", "none"), ("submission", "starttls"), ("pop3", "implicit"), ("imap", "implicit")],
+    )
     metrics_port = free_port()
     _add_user(config, "ann@localhost", "pw")
     server = Serve(
@@ -192,7 +196,12 @@ def test_json_logs_and_metrics(tmp_path: Path) -> None:
         with pytest.raises(poplib.error_proto):
             pop.pass_("wrong")
         pop.close()
+        imap = imaplib.IMAP4_SSL("localhost", ports["imaps"], ssl_context=_tls(data))
+        with pytest.raises(imaplib.IMAP4.error):
+            imap.login("ann@localhost", "wrong")
+        imap.logout()
         server.wait_log('"protocol": "pop3", "event": "disconnect"')
+        server.wait_log('"protocol": "imap", "event": "disconnect"')
         records = [json.loads(line) for line in server.stderr]
         message = next(r for r in records if r.get("event") == "message")
         assert message["to"] == "<ann@localhost>" and message["from"] == "<a@remote.example>"
@@ -211,6 +220,9 @@ def test_json_logs_and_metrics(tmp_path: Path) -> None:
         assert 'mailcore_connections_total{protocol="pop3"} 1.0' in text
         assert 'mailcore_auth_failures_total{protocol="pop3"} 1.0' in text
         assert 'mailcore_sessions{protocol="pop3"} 0.0' in text
+        assert 'mailcore_connections_total{protocol="imap"} 1.0' in text
+        assert 'mailcore_auth_failures_total{protocol="imap"} 1.0' in text
+        assert 'mailcore_sessions{protocol="imap"} 0.0' in text
         assert "mailcore_queue_size 0.0" in text
         assert server.stop() == 0
     finally:

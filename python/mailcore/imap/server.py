@@ -57,6 +57,7 @@ from mailcore.imap.handlers import Commands, IndexCache, RecentClaims
 from mailcore.imap.protocol import ServerConnection
 from mailcore.imap.selected import View
 from mailcore.limits import ImapLimits
+from mailcore.sessions import ConnectionHook, tracked
 from mailcore.store.base import Change, ChangeFeed, MailboxNotFound, Store, StoreError
 
 __all__ = ["DEFAULT_MECHANISMS", "IMAPServer", "start_imap_server"]
@@ -70,7 +71,11 @@ _READ_SIZE = 256 * 1024
 
 
 class IMAPServer:
-    """An IMAP4rev1/IMAP4rev2 server on a :class:`Store` and a :class:`CredentialSource`."""
+    """An IMAP4rev1/IMAP4rev2 server on a :class:`Store` and a :class:`CredentialSource`.
+
+    ``on_connection`` is told of every connect and disconnect
+    (:data:`mailcore.sessions.ConnectionHook`).
+    """
 
     def __init__(
         self,
@@ -83,8 +88,10 @@ class IMAPServer:
         allow_plaintext_login: bool = False,
         mechanisms: Sequence[str] = DEFAULT_MECHANISMS,
         throttle: LoginThrottle | None = None,
+        on_connection: ConnectionHook | None = None,
     ) -> None:
         self.store = store
+        self.on_connection = on_connection
         self.credentials = credentials
         self.hostname = hostname
         self.limits = limits if limits is not None else ImapLimits()
@@ -109,19 +116,16 @@ class IMAPServer:
             raise ValueError("an implicit-TLS listener needs a TLS context")
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
             busy = len(self._sessions) >= self.limits.connections
-            if task is not None:
-                self._sessions.add(task)
-            try:
-                await _Session(self, reader, writer, implicit_tls).run(refuse=busy)
-            except asyncio.CancelledError:
-                # close() ends sessions by cancelling them; that is their normal end
-                # (a cancelled handler task also upsets asyncio's stream callback).
-                pass
-            finally:
-                if task is not None:
-                    self._sessions.discard(task)
+            # close() ends sessions by cancelling them; that is their normal end
+            # (a cancelled handler task also upsets asyncio's stream callback).
+            with contextlib.suppress(asyncio.CancelledError):
+                await tracked(
+                    self._sessions,
+                    self.on_connection,
+                    writer,
+                    lambda: _Session(self, reader, writer, implicit_tls).run(refuse=busy),
+                )
 
         server = await asyncio.start_server(
             handle, host, port, ssl=self.tls if implicit_tls else None, limit=_READ_SIZE
@@ -162,6 +166,7 @@ async def start_imap_server(
     limits: ImapLimits | None = None,
     allow_plaintext_login: bool = False,
     hostname: str = "localhost",
+    on_connection: ConnectionHook | None = None,
 ) -> asyncio.Server:
     """Start one IMAP listener (see the module docstring) and return its ``asyncio.Server``."""
     server = IMAPServer(
@@ -171,6 +176,7 @@ async def start_imap_server(
         limits=limits,
         tls=ssl_context,
         allow_plaintext_login=allow_plaintext_login,
+        on_connection=on_connection,
     )
     return await server.start(host, port, implicit_tls=implicit_tls)
 

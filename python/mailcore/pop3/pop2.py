@@ -29,6 +29,7 @@ from mailcore.pop3.pop2_protocol import (
     Pop2Quit,
     Pop2Send,
 )
+from mailcore.sessions import ConnectionHook, tracked
 from mailcore.store.base import FlagMode, MaildropLocked, Store, StoreError
 
 __all__ = ["POP2Server"]
@@ -37,7 +38,11 @@ log = logging.getLogger("mailcore.pop2")
 
 
 class POP2Server:
-    """A POP2 server on a :class:`Store` and a :class:`CredentialSource`."""
+    """A POP2 server on a :class:`Store` and a :class:`CredentialSource`.
+
+    ``on_connection`` is told of every connect and disconnect
+    (:data:`mailcore.sessions.ConnectionHook`).
+    """
 
     def __init__(
         self,
@@ -47,8 +52,10 @@ class POP2Server:
         hostname: str = "localhost",
         limits: POP3Limits | None = None,
         throttle: LoginThrottle | None = None,
+        on_connection: ConnectionHook | None = None,
     ) -> None:
         self.store = store
+        self.on_connection = on_connection
         self.credentials = credentials
         self.hostname = hostname
         self.limits = limits if limits is not None else POP3Limits()
@@ -62,14 +69,12 @@ class POP2Server:
         """Start a listener; return its port."""
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._sessions.add(task)
-            try:
-                await _Pop2Session(self, reader, writer).run()
-            finally:
-                if task is not None:
-                    self._sessions.discard(task)
+            await tracked(
+                self._sessions,
+                self.on_connection,
+                writer,
+                lambda: _Pop2Session(self, reader, writer).run(),
+            )
 
         server = await asyncio.start_server(handle, host, port)
         self._servers.append(server)

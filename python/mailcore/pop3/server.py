@@ -49,6 +49,7 @@ from mailcore.auth.throttle import LoginThrottle
 from mailcore.limits import POP3Limits
 from mailcore.pop3 import events, replies
 from mailcore.pop3.protocol import ServerConnection, apop_matches
+from mailcore.sessions import ConnectionHook, tracked
 from mailcore.store.base import FlagMode, MaildropLocked, Store, StoreError
 
 __all__ = ["DEFAULT_MECHANISMS", "POP3Server", "uidl_for"]
@@ -89,6 +90,8 @@ class POP3Server:
         mechanisms: SASL mechanisms to offer.
         throttle: slows down failed logins per account and per peer
             (default: doubling from ``limits.failed_login_delay``).
+        on_connection: told of every connect and disconnect
+            (:data:`mailcore.sessions.ConnectionHook`).
     """
 
     def __init__(
@@ -106,8 +109,10 @@ class POP3Server:
         expire: str | None = None,
         login_delay: int | None = None,
         throttle: LoginThrottle | None = None,
+        on_connection: ConnectionHook | None = None,
     ) -> None:
         self.store = store
+        self.on_connection = on_connection
         self.credentials = credentials
         self.hostname = hostname
         self.limits = limits if limits is not None else POP3Limits()
@@ -138,15 +143,13 @@ class POP3Server:
             raise ValueError("an implicit-TLS listener needs a TLS context")
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
             busy = len(self._sessions) >= self.limits.connections
-            if task is not None:
-                self._sessions.add(task)
-            try:
-                await _Session(self, reader, writer, implicit_tls).run(refuse=busy)
-            finally:
-                if task is not None:
-                    self._sessions.discard(task)
+            await tracked(
+                self._sessions,
+                self.on_connection,
+                writer,
+                lambda: _Session(self, reader, writer, implicit_tls).run(refuse=busy),
+            )
 
         server = await asyncio.start_server(
             handle, host, port, ssl=self.tls if implicit_tls else None

@@ -1,0 +1,48 @@
+"""What the POP3, POP2 and IMAP servers share about their connections.
+
+Each server keeps the tasks of its open sessions (so that ``close()`` can
+end them) and may be given a :data:`ConnectionHook`, which hears of every
+connect and disconnect with the peer's address: ``mailcore serve`` logs and
+counts connections through it. :func:`tracked` does both around one
+session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+__all__ = ["ConnectionHook", "peer_name", "tracked"]
+
+#: Called as ``hook(event, peer)``: ``event`` is ``"connect"`` or
+#: ``"disconnect"``, ``peer`` is ``"address:port"``. It runs on the event
+#: loop and must not block.
+ConnectionHook = Callable[[str, str], None]
+
+
+def peer_name(writer: asyncio.StreamWriter) -> str:
+    """``address:port`` of the client behind ``writer``."""
+    peer = writer.get_extra_info("peername") or ("", 0)
+    return f"{peer[0]}:{peer[1]}"
+
+
+async def tracked(
+    sessions: set[asyncio.Task[None]],
+    hook: ConnectionHook | None,
+    writer: asyncio.StreamWriter,
+    run: Callable[[], Awaitable[None]],
+) -> None:
+    """Run one session, counted in ``sessions`` and reported to ``hook``."""
+    task = asyncio.current_task()
+    if task is not None:
+        sessions.add(task)
+    peer = peer_name(writer)
+    if hook is not None:
+        hook("connect", peer)
+    try:
+        await run()
+    finally:
+        if hook is not None:
+            hook("disconnect", peer)
+        if task is not None:
+            sessions.discard(task)
