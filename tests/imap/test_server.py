@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import ssl
 import time
@@ -301,6 +302,43 @@ async def test_search_by_several_criteria(srv: Running) -> None:
     out = await w.cmd(b"f FETCH $ (UID)")
     assert out == b"* 1 FETCH (UID 1)\r\n* 3 FETCH (UID 3)\r\nf OK FETCH completed\r\n"
     assert (await w.cmd(b"g SEARCH $ BODY 200")).startswith(b"* SEARCH 3\r\n")
+
+
+async def test_search_body_looks_inside_encoded_text_parts(srv: Running) -> None:
+    # What Thunderbird, iOS Mail and mutt send: words in base64 and
+    # quoted-printable text parts (any charset) must be found, as Dovecot
+    # finds them; a word inside an encoded attachment of another type is not.
+    b64 = base64.b64encode("Reunión el miércoles a las diez\r\n".encode()).decode()
+    attachment = base64.b64encode(b"secretword inside a binary file").decode()
+    await srv.deliver(
+        (
+            "From: ana@example.org\r\nSubject: multi\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+            "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n"
+            "--b1\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+            "<p>Caf=E9 con le=\r\nche</p>\r\n"
+            "--b1\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n{attachment}\r\n--b1--\r\n"
+        ).encode()
+    )
+    await srv.deliver(msg("plain", "nothing encoded here"))
+    w = await login(srv)
+    cases = {
+        b"SEARCH BODY diez": b"* SEARCH 1",
+        b"SEARCH CHARSET UTF-8 BODY {10}\r\nmi\xc3\xa9rcoles": b"* SEARCH 1",
+        b"SEARCH CHARSET UTF-8 TEXT {12}\r\nCAF\xc3\x89 CON LE": b"* SEARCH 1",
+        b"SEARCH BODY leche": b"* SEARCH 1",
+        b"SEARCH BODY secretword": b"* SEARCH",
+        b"SEARCH BODY encoded": b"* SEARCH 2",
+        b"SEARCH NOT BODY diez": b"* SEARCH 2",
+    }
+    for query, expected in cases.items():
+        out = await w.cmd(b"q " + query)
+        assert out.replace(b"+ Ready for literal data\r\n", b"").split(b"\r\n")[0] == expected, (
+            query
+        )
 
 
 async def test_rev2_session(srv: Running) -> None:

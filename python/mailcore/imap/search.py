@@ -5,17 +5,23 @@ the message header or the whole message, reads those in batches, and calls
 :func:`matches` per message. Text keys compare case-insensitively
 (``i;unicode-casemap`` approximated by ``str.casefold``); header values are
 unfolded and RFC 2047-decoded first. BODY and TEXT look at the raw body
-bytes, case-folded as UTF-8 (and Latin-1 where that fails), as Dovecot does
-without its full-text search plugin.
+bytes first, case-folded as UTF-8 (and Latin-1 where that fails); when that
+finds nothing and the message has base64 or quoted-printable parts (or the
+needle is not ASCII), the text parts are decoded (transfer encoding, then
+their charset) and searched too, as Dovecot does without its full-text
+search plugin: a word in a base64 or quoted-printable UTF-8 body is found.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import email
+import email.policy
 import email.utils
 import enum
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mailcore import _core
@@ -129,6 +135,39 @@ def _body(raw: bytes) -> bytes:
     return raw[end + 4 :] if end >= 0 else b""
 
 
+# A part whose bytes do not show its words as they are.
+_ENCODED = re.compile(rb"content-transfer-encoding:[ \t]*(?:base64|quoted-printable)", re.I)
+
+
+def _decoded_texts(raw: bytes) -> Iterator[str]:
+    """The text/* parts of ``raw``, transfer-decoded and charset-decoded."""
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    for part in msg.walk():
+        if part.is_multipart() or part.get_content_maintype() != "text":
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        charset = part.get_content_charset() or "us-ascii"
+        try:
+            yield payload.decode(charset, "replace")
+        except LookupError:  # a charset Python does not know
+            yield _text(payload)
+
+
+def _search_text(raw: bytes, needle: bytes, *, whole: bool) -> bool:
+    """BODY (``whole=False``: after the header) or TEXT over raw, then decoded parts."""
+    if _contains(raw if whole else _body(raw), needle):
+        return True
+    if needle.isascii() and _ENCODED.search(raw) is None:
+        return False
+    want = _text(needle).casefold()
+    try:
+        return any(want in text.casefold() for text in _decoded_texts(raw))
+    except (RecursionError, ValueError, TypeError):  # a structure the parser gives up on
+        return False
+
+
 def _contains(haystack: bytes, needle: bytes) -> bool:
     if not needle:
         return True
@@ -179,10 +218,10 @@ def matches(key: c.SearchKey, ctx: SearchContext) -> bool:
     if isinstance(key, c.SearchText):
         raw = ctx.raw or b""
         if key.field == "BODY":
-            return _contains(_body(raw), key.value)
+            return _search_text(raw, key.value, whole=False)
         if key.field == "TEXT":
-            return _contains(raw, key.value) or _has(
+            return _has(
                 [v for vs in ctx.header_fields().values() for v in vs], key.value
-            )
+            ) or _search_text(raw, key.value, whole=True)
         return _has(ctx.header_fields().get(key.field.lower(), []), key.value)
     raise TypeError(f"unknown search key {key!r}")  # pragma: no cover
