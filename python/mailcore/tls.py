@@ -9,6 +9,7 @@ already running keep the context they started with.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 import ssl
 from pathlib import Path
@@ -75,6 +76,12 @@ def ensure_self_signed(directory: Path, hostname: str) -> tuple[Path, Path]:
     alt_names: list[x509.GeneralName] = [x509.DNSName(hostname)]
     if hostname != "localhost":
         alt_names.append(x509.DNSName("localhost"))
+    # The default listeners are on loopback: a client that verifies against
+    # this certificate may well connect to 127.0.0.1 or ::1 by address.
+    alt_names += [
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("::1")),
+    ]
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
