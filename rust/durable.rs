@@ -46,25 +46,32 @@ pub fn write_many<P: AsRef<Path> + Sync, D: AsRef<[u8]> + Sync>(
     }
     let chunk = items.len().div_ceil(threads);
     thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                (
-                    part.len(),
-                    scope.spawn(move || part.iter().map(write).collect()),
-                )
-            })
-            .collect();
-        handles
+        // A chunk whose thread cannot be started (thread limit reached)
+        // is written by this thread instead.
+        let mut inline = Vec::new();
+        let mut handles = Vec::new();
+        for (index, part) in items.chunks(chunk).enumerate() {
+            let spawned = thread::Builder::new()
+                .spawn_scoped(scope, move || part.iter().map(write).collect::<Vec<_>>());
+            match spawned {
+                Ok(handle) => handles.push((index, part.len(), handle)),
+                Err(_) => inline.push((index, part)),
+            }
+        }
+        let mut parts: Vec<(usize, Vec<io::Result<()>>)> = inline
             .into_iter()
-            .flat_map(|(len, handle)| {
-                handle.join().unwrap_or_else(|_| {
-                    (0..len)
-                        .map(|_| Err(io::Error::other("file writer thread panicked")))
-                        .collect::<Vec<io::Result<()>>>()
-                })
-            })
-            .collect()
+            .map(|(index, part)| (index, part.iter().map(write).collect()))
+            .collect();
+        for (index, len, handle) in handles {
+            let results = handle.join().unwrap_or_else(|_| {
+                (0..len)
+                    .map(|_| Err(io::Error::other("file writer thread panicked")))
+                    .collect()
+            });
+            parts.push((index, results));
+        }
+        parts.sort_by_key(|(index, _)| *index);
+        parts.into_iter().flat_map(|(_, results)| results).collect()
     })
 }
 
@@ -76,12 +83,21 @@ pub fn sync_dirs<P: AsRef<Path> + Sync>(dirs: &[P], threads: usize) -> Vec<io::R
         return dirs.iter().map(sync).collect();
     }
     thread::scope(|scope| {
-        let handles: Vec<_> = dirs.iter().map(|d| scope.spawn(move || sync(d))).collect();
+        let handles: Vec<_> = dirs
+            .iter()
+            .map(|d| {
+                thread::Builder::new()
+                    .spawn_scoped(scope, move || sync(d))
+                    .map_err(|_| d)
+            })
+            .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked")))
+            .map(|spawned| match spawned {
+                Ok(h) => h
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked"))),
+                Err(d) => sync(d),
             })
             .collect()
     })

@@ -226,3 +226,29 @@ async def test_cancelled_append_leaves_no_orphan(tmp_path: Path) -> None:
     assert len(files) == len(metas) and len(metas) in (1, 2)
     assert metas[-1].size == 22
     assert all(m.size in (len(big), 22) for m in metas)
+
+
+class _Escapes(BaseException):
+    """Not an Exception: gets past a job's own error handling."""
+
+
+def test_the_writer_survives_a_batch_that_blows_up(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite"
+    writer = Writer(path)
+
+    def bad(txn: Txn) -> None:
+        txn.conn.execute("INSERT INTO meta(key, value) VALUES ('bad', 1)")
+        raise _Escapes
+
+    try:
+        go, _ = _hold(writer)
+        doomed = [writer.submit(_insert("same-batch", 1)), writer.submit(bad)]
+        go.set()
+        for f in doomed:
+            with pytest.raises(_Escapes):
+                f.result(10)
+        # Nothing of that batch was committed, and the thread still works.
+        assert writer.submit(_insert("after", 2)).result(10) is not None
+        assert _committed(path) == {"after": 2, "slow": 0}
+    finally:
+        writer.close()

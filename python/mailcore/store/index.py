@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import queue
 import sqlite3
@@ -39,6 +40,8 @@ from mailcore import _core
 __all__ = ["SCHEMA", "Txn", "Writer", "connect"]
 
 T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -231,9 +234,21 @@ class Writer:
                     break
                 batch.append(job)
             with self._batch_lock:
-                self._run_batch(batch)
+                self._run_guarded(batch)
             if stop:
                 return
+
+    def _run_guarded(self, batch: list[_Job[Any]]) -> None:
+        # Whatever goes wrong in a batch fails that batch's jobs, never the
+        # thread: every later write would wait for it forever.
+        try:
+            self._run_batch(batch)
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+            _log.exception("store index batch failed")
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            self._report([(job, False, exc) for job in batch])
 
     def _commit_or_hand_over(self, jobs: list[_Job[Any]]) -> None:
         # No more appends waiting and the writer idle: commit here and save
@@ -241,7 +256,7 @@ class Writer:
         # thread commits while this thread goes on with the next files.
         if self._files.empty() and self._batch_lock.acquire(blocking=False):
             try:
-                self._run_batch(jobs)
+                self._run_guarded(jobs)
             finally:
                 self._batch_lock.release()
             return
@@ -262,20 +277,30 @@ class Writer:
                 except queue.Empty:
                     break
             jobs = [job for job in batch if job is not None and not job.abandoned]
-            items = [job.file for job in jobs if job.file is not None]
-            errors = _core.write_files_durable(items, threads=FSYNC_THREADS) if items else []
-            failures: list[tuple[_Job[Any], bool, Any]] = []
-            ready: list[_Job[Any]] = []
-            for job, error in zip(jobs, errors, strict=True):
-                if error is None:
-                    ready.append(job)
-                else:
-                    failures.append((job, False, error))
-            self._report(failures)
-            if ready:
-                self._commit_or_hand_over(ready)
+            try:
+                self._write_files(jobs)
+            except BaseException as exc:  # noqa: BLE001 - see _run_guarded
+                _log.exception("store file writes failed")
+                for job in jobs:
+                    if job.file is not None:
+                        _unlink(job.file[0])
+                self._report([(job, False, exc) for job in jobs])
             if None in batch:
                 return
+
+    def _write_files(self, jobs: list[_Job[Any]]) -> None:
+        items = [job.file for job in jobs if job.file is not None]
+        errors = _core.write_files_durable(items, threads=FSYNC_THREADS) if items else []
+        failures: list[tuple[_Job[Any], bool, Any]] = []
+        ready: list[_Job[Any]] = []
+        for job, error in zip(jobs, errors, strict=True):
+            if error is None:
+                ready.append(job)
+            else:
+                failures.append((job, False, error))
+        self._report(failures)
+        if ready:
+            self._commit_or_hand_over(ready)
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
@@ -340,6 +365,8 @@ class Writer:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for job, ok, value in results:
             if job.future is not None:
+                if job.future.done():
+                    continue
                 if ok:
                     job.future.set_result(value)
                 else:
