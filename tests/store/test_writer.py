@@ -12,8 +12,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -242,7 +243,7 @@ def test_the_writer_survives_a_batch_that_blows_up(tmp_path: Path) -> None:
 
     try:
         go, _ = _hold(writer)
-        doomed = [writer.submit(_insert("same-batch", 1)), writer.submit(bad)]
+        doomed: list[Future[Any]] = [writer.submit(_insert("same-batch", 1)), writer.submit(bad)]
         go.set()
         for f in doomed:
             with pytest.raises(_Escapes):
