@@ -196,3 +196,37 @@ async def test_the_real_relay_refuses_the_open_relay_tricks_for_allowed_clients(
     # A source route is ignored (RFC 5321 appendix C): the real destination is
     # relayed, as is a plain remote address, for this allowed client.
     assert replies[7].startswith(b"250 2.1.5") and replies[8].startswith(b"250 2.1.5")
+
+
+async def test_postmaster_is_always_accepted(tmp_path: Path) -> None:
+    # RFC 5321 4.5.1: every domain MUST accept mail for "postmaster", in any
+    # case, and RCPT TO:<Postmaster> with no domain at all (4.1.1.3).
+    accounts = _accounts(tmp_path)
+    accounts.add_alias("postmaster@example.net", "ben@example.org")
+    async with MaildirStore(tmp_path) as store:
+        relay = QueueRelayer("127.0.0.1")
+        handler = LocalDeliveryHandler(
+            LocalDelivery(store, accounts), ["example.org", "example.net"], relay=relay
+        )
+        async with SMTPServer(handler, hostname="mx.example.org") as server:
+            replies = await _talk(
+                server.port,
+                [
+                    b"EHLO client.example\r\n",
+                    b"MAIL FROM:<>\r\n",
+                    b"RCPT TO:<Postmaster>\r\n",
+                    b"RCPT TO:<POSTMASTER@Example.NET>\r\n",
+                    b"RCPT TO:<postmaster@elsewhere.example>\r\n",
+                    b"DATA\r\n",
+                    BODY + b".\r\n",
+                ],
+            )
+        assert replies[3] == replies[4] == replies[5] == b"250 2.1.5 Recipient OK\r\n"
+        assert replies[7].startswith(b"250 2.0.0")
+        # No user or alias postmaster@example.org: its own mailbox keeps the mail.
+        assert len(await store.messages("postmaster@example.org", "INBOX")) == 1
+        # postmaster@example.net is an alias of ben.
+        assert len(await store.messages("ben@example.org", "INBOX")) == 1
+        # Only the remote postmaster went to the relay.
+        assert [rcpts for rcpts, _ in relay.queued] == [["postmaster@elsewhere.example"]]
+    accounts.close()

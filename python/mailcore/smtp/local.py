@@ -131,7 +131,10 @@ class LocalDeliveryHandler(Handler):
         # Extra alias -> account table (lower-case keys), consulted after the
         # account database; the caller may change it in place (SIGHUP).
         self.aliases: Mapping[str, str] = aliases if aliases is not None else {}
-        self.domains = frozenset(d.lower() for d in domains)
+        ordered = [d.lower() for d in domains]
+        self.domains = frozenset(ordered)
+        # A bare RCPT TO:<Postmaster> (RFC 5321 4.1.1.3) goes to this domain's postmaster.
+        self.primary_domain = ordered[0] if ordered else "localhost"
         self.relay = relay
         self.monitor = monitor
         self.protocol = protocol
@@ -154,7 +157,9 @@ class LocalDeliveryHandler(Handler):
         return txn
 
     def is_local(self, address: str) -> bool:
-        """Whether ``address`` is in one of the local domains."""
+        """Whether ``address`` is in one of the local domains (or is a bare ``Postmaster``)."""
+        if "@" not in address:
+            return address.lower() == "postmaster"
         return address.rpartition("@")[2].lower() in self.domains
 
     def _event(self, session: Session, event: str, **fields: object) -> None:
@@ -202,14 +207,9 @@ class LocalDeliveryHandler(Handler):
         """Local user or alias: 250; unknown local: 550 5.1.1; elsewhere: relay or 554 5.7.1."""
         txn = self._txn(envelope)
         if self.is_local(address):
-            # A read of the accounts database (SQLite WAL: readers never wait
-            # for writers) takes microseconds; a thread hop per RCPT costs
-            # more than the query and adds a loop wake-up.
-            account = self.delivery.accounts.lookup(address)
-            if account is None and self.aliases:
-                target = self.aliases.get(address.lower())
-                if target is not None:
-                    account = self.delivery.accounts.lookup(target)
+            if "@" not in address:
+                address = f"postmaster@{self.primary_domain}"
+            account = self._local_account(address)
             if account is None:
                 self._event(session, "reject", rcpt=address, reply="550 5.1.1")
                 return R.NO_SUCH_USER
@@ -226,6 +226,26 @@ class LocalDeliveryHandler(Handler):
             return R.RECIPIENT_OK
         self._event(session, "reject", rcpt=address, reply="554 5.7.1")
         return R.RELAY_DENIED
+
+    def _local_account(self, address: str) -> str | None:
+        """The account of a local address: a user, an alias, or the domain's postmaster."""
+        # A read of the accounts database (SQLite WAL: readers never wait
+        # for writers) takes microseconds; a thread hop per RCPT costs
+        # more than the query and adds a loop wake-up.
+        account = self.delivery.accounts.lookup(address)
+        if account is None and self.aliases:
+            target = self.aliases.get(address.lower())
+            if target is not None:
+                account = self.delivery.accounts.lookup(target)
+        if account is None:
+            local, _, domain = address.rpartition("@")
+            if local.lower() == "postmaster":
+                # RFC 5321 4.5.1: every domain MUST accept mail for its
+                # postmaster. Without a user or alias of that name, the mail
+                # is kept in a mailbox of that name, there for the operator
+                # once they add the user (or read it with any Maildir tool).
+                account = f"postmaster@{domain.lower()}"
+        return account
 
     async def handle_DATA_end(self, session: Session, envelope: Envelope) -> Reply:
         """Store every local copy and queue the rest; 250 only when all are durable."""
