@@ -409,3 +409,17 @@ async def test_store_default_read_whole_streams_through_read(store: MaildirStore
     assert await Store.read_whole(store, ACC, "INBOX", large.uid, 10**6) == big
     got = await Store.read_whole_many(store, ACC, "INBOX", [large.uid, 5, small.uid], 10**6)
     assert got == [big, None, MSG]
+
+
+async def test_a_huge_header_costs_a_bounded_cache(tmp_path: Path) -> None:
+    # A hostile message with megabytes of folded header is stored byte for
+    # byte; the index caches only what the first 64 KiB of header hold.
+    header = b"Subject: first\r\n" + b"X-Junk: a\r\n" + b" b\r\n" * 2_000_000
+    raw = header + b"From: late@example.org\r\n\r\nbody\r\n"
+    async with MaildirStore(tmp_path) as store:
+        await store.create_account("big@example.org")
+        result = await store.append("big@example.org", "INBOX", raw)
+        [meta] = await store.messages("big@example.org", "INBOX")
+        assert meta.cache == {"subject": "first"}
+        assert meta.header_size == len(raw) - len(b"body\r\n")
+        assert await store.read_whole("big@example.org", "INBOX", result.uid, len(raw)) == raw

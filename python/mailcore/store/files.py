@@ -157,15 +157,21 @@ _CACHED_FIELD = re.compile(
 )
 
 
+#: Only this much of a header section is scanned for the cache: a hostile
+#: message with megabytes of header costs no more than a normal one.
+CACHE_SCAN = 64 * 1024
+
+
 def header_cache(header: bytes) -> dict[str, str]:
     """The common header fields IMAP and listings ask for, unfolded, undecoded.
 
-    The first occurrence of each field wins. Folded values are unfolded
+    The first occurrence of each field within the first ``CACHE_SCAN``
+    octets wins. Folded values are unfolded
     (every run of white space becomes one space); others are stripped.
     Bytes that are not UTF-8 survive as surrogate escapes.
     """
     out: dict[str, str] = {}
-    for match in _CACHED_FIELD.finditer(header):
+    for match in _CACHED_FIELD.finditer(header, 0, CACHE_SCAN):
         name = match.group(1).decode("ascii").lower()
         if name in out:
             continue
