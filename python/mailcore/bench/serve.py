@@ -39,6 +39,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailcore.bench import settle_disk
 from mailcore.smtp.bench import SMTP_SOURCE, uvloop_available
 
 __all__ = [
@@ -380,27 +381,15 @@ def run(
         workdir.chmod(0o755)  # Postfix's daemons must reach their run's directory
         for _ in range(repeat):
             for loop in loops:
-                _settle(settle)
+                settle_disk(settle)
                 keep(
                     run_mailcore(
                         size, messages=messages, sessions=sessions, loop=loop, workdir=workdir
                     )
                 )
-            _settle(settle)
+            settle_disk(settle)
             keep(run_postfix(size, messages=messages, sessions=sessions, workdir=workdir))
     return list(best.values())
-
-
-def _settle(seconds: float) -> None:
-    """Flush dirty pages and wait, so a run does not pay for the files of the one before.
-
-    Postfix deletes a queue file per message; ext4 then skips those inodes
-    for a few seconds (longer while their inode table block is dirty) when
-    it allocates new ones, which makes the next server's file creations
-    scan past them.
-    """
-    os.sync()
-    time.sleep(seconds)
 
 
 def format_table(results: Sequence[ServeResult]) -> str:

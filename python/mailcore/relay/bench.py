@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailcore.bench import settle_disk
 from mailcore.relay.queue import Queue
 
 __all__ = ["MTAS", "RelayResult", "format_table", "run", "run_one"]
@@ -289,12 +290,19 @@ def run_one(mta: str, size: int, *, messages: int, sessions: int) -> RelayResult
 
 
 def run(
-    sizes: Sequence[int] = (4096, 100 * 1024), *, messages: int = 2000, sessions: int = 20
+    sizes: Sequence[int] = (4096, 100 * 1024),
+    *,
+    messages: int = 2000,
+    sessions: int = 20,
+    settle: float = 6.0,
 ) -> list[RelayResult]:
-    """Every MTA at every size, in the same run."""
-    return [
-        run_one(mta, size, messages=messages, sessions=sessions) for size in sizes for mta in MTAS
-    ]
+    """Every MTA at every size, in the same run, each after a settle pause (see settle_disk)."""
+    results = []
+    for size in sizes:
+        for mta in MTAS:
+            settle_disk(settle)
+            results.append(run_one(mta, size, messages=messages, sessions=sessions))
+    return results
 
 
 def format_table(results: Sequence[RelayResult]) -> str:
