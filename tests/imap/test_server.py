@@ -236,6 +236,42 @@ async def test_several_mailboxes(srv: Running) -> None:
     assert (await w.cmd(b"t STATUS Old (MESSAGES)")).startswith(b'* STATUS "Old" (MESSAGES 1)')
 
 
+async def test_list_recursivematch_reports_subscribed_descendants(srv: Running) -> None:
+    # The mailboxes of RFC 5258's examples.
+    w = await login(srv, select=None)
+    for name in (b"Fruit", b"Fruit/Apple", b"Fruit/Banana", b"Tofu", b"Vegetable"):
+        assert (await w.cmd(b"c CREATE " + name)).endswith(b"OK CREATE completed\r\n")
+    for name in (b"Vegetable/Broccoli", b"Vegetable/Corn"):
+        assert (await w.cmd(b"c CREATE " + name)).endswith(b"OK CREATE completed\r\n")
+    for name in (b"Fruit/Banana", b"Vegetable", b"Vegetable/Broccoli"):
+        assert (await w.cmd(b"s SUBSCRIBE " + name)).endswith(b"OK SUBSCRIBE completed\r\n")
+
+    def ours(out: bytes) -> list[bytes]:
+        keep = (b'"Fruit', b'"Tofu', b'"Vegetable')
+        return [line for line in out.split(b"\r\n") if any(k in line for k in keep)]
+
+    # "%" does not reach Fruit/Banana or Vegetable/Broccoli: their parents
+    # come back with CHILDINFO, subscribed or not.
+    out = await w.cmd(b'l LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"')
+    assert out.endswith(b"l OK LIST completed\r\n")
+    assert ours(out) == [
+        b'* LIST (\\HasChildren) "/" "Fruit" ("CHILDINFO" ("SUBSCRIBED"))',
+        b'* LIST (\\HasChildren \\Subscribed) "/" "Vegetable" ("CHILDINFO" ("SUBSCRIBED"))',
+    ]
+    # "*" reaches them, so they answer for themselves.
+    out = await w.cmd(b'l LIST (SUBSCRIBED RECURSIVEMATCH) "" "*"')
+    assert ours(out) == [
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" "Fruit/Banana"',
+        b'* LIST (\\HasChildren \\Subscribed) "/" "Vegetable"',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" "Vegetable/Broccoli"',
+    ]
+    # Without RECURSIVEMATCH, "%" gives the subscribed mailboxes only.
+    out = await w.cmd(b'l LIST (SUBSCRIBED) "" "%"')
+    assert ours(out) == [b'* LIST (\\HasChildren \\Subscribed) "/" "Vegetable"']
+    out = await w.cmd(b'l LIST (RECURSIVEMATCH) "" "%"')
+    assert out == b"l BAD RECURSIVEMATCH needs another selection option\r\n"
+
+
 async def _expect_searches(w: Wire, cases: dict[bytes, bytes]) -> None:
     """Each query's first response line (literal continuations left out) is as given."""
     for query, expected in cases.items():

@@ -34,12 +34,14 @@ from mailcore.imap.search import Need, SearchContext, matches, needs
 from mailcore.imap.selected import Index, View
 from mailcore.limits import ImapLimits
 from mailcore.store.base import (
+    DELIMITER,
     ChangeFeed,
     FlagMode,
     MailboxExists,
     MailboxNotFound,
     Store,
     StoreError,
+    match_pattern,
 )
 
 __all__ = ["Commands", "IndexCache", "RecentClaims"]
@@ -303,14 +305,37 @@ class Commands:
         subscribed_only = "SUBSCRIBED" in cmd.selection
         special_only = "SPECIAL-USE" in cmd.selection
         want_subscribed = subscribed_only or "SUBSCRIBED" in cmd.returns
+        recursive = "RECURSIVEMATCH" in cmd.selection
+        if recursive and not set(cmd.selection) - {"RECURSIVEMATCH", "REMOTE"}:
+            # RFC 5258 3: it only modifies another selection option.
+            raise _Refused("BAD", "RECURSIVEMATCH needs another selection option")
         seen: set[str] = set()
         out: list[bytes] = []
         reference = self.pattern(cmd.reference)
-        for pat in cmd.patterns:
+        patterns = [self.pattern(p) for p in cmd.patterns]
+        # RECURSIVEMATCH with SUBSCRIBED: a mailbox the patterns match also
+        # comes back when a descendant the patterns do not reach is
+        # subscribed, with CHILDINFO ("SUBSCRIBED") saying so (RFC 5258 3.5).
+        hidden_subscribed: list[str] = []
+        if recursive and subscribed_only:
+            regexes = [match_pattern(reference, p) for p in patterns]
+            hidden_subscribed = [
+                info.name
+                for info in await self.store.list_mailboxes(self.account, subscribed=True)
+                if not any(r.match(info.name) for r in regexes)
+            ]
+        for pat in patterns:
             for info in await self.store.list_mailboxes(
-                self.account, reference, self.pattern(pat), subscribed=subscribed_only
+                self.account,
+                reference,
+                pat,
+                subscribed=subscribed_only and not hidden_subscribed,
             ):
                 if info.name in seen:
+                    continue
+                prefix = info.name + DELIMITER
+                childinfo = any(n.startswith(prefix) for n in hidden_subscribed)
+                if subscribed_only and not info.subscribed and not childinfo:
                     continue
                 seen.add(info.name)
                 attrs = set(info.attributes)
@@ -323,6 +348,8 @@ class Commands:
                 if want_subscribed and info.subscribed:
                     attrs.add("\\Subscribed")
                 line = b"* LIST " + flag_list(attrs) + b' "/" ' + self.out_name(info.name)
+                if childinfo:
+                    line += b' ("CHILDINFO" ("SUBSCRIBED"))'
                 out.append(line + b"\r\n")
                 if "STATUS" in cmd.returns and "\\Noselect" not in attrs:
                     out.append(await self.status_line(info.name, cmd.status_items))
