@@ -91,6 +91,9 @@ class MaildirStore(Store):
 
     Several processes may open the same directory: SQLite serialises their
     writes, and each one's change feeds see the others' changes.
+    ``io_threads`` bounds the threads that read whole messages (POP3 RETR,
+    IMAP FETCH of bodies); appends have threads of their own (see
+    :class:`~mailcore.store.index.Writer`).
     """
 
     def __init__(
@@ -98,7 +101,7 @@ class MaildirStore(Store):
         root: str | os.PathLike[str],
         *,
         poll_interval: float = 0.025,
-        io_threads: int = 32,
+        io_threads: int = 8,
         reconcile_on_open: bool = True,
     ) -> None:
         self.root = Path(root)
