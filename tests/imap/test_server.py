@@ -236,6 +236,28 @@ async def test_several_mailboxes(srv: Running) -> None:
     assert (await w.cmd(b"t STATUS Old (MESSAGES)")).startswith(b'* STATUS "Old" (MESSAGES 1)')
 
 
+async def test_a_long_body_search_does_not_stall_other_sessions(srv: Running) -> None:
+    # Decoding big quoted-printable bodies takes a while; another session
+    # sharing the event loop (here a NOOP, in serve an SMTP delivery) is
+    # answered meanwhile, before the search completes.
+    body = b"abc=\r\n" * 1_500_000
+    for i in range(3):
+        await srv.deliver(
+            b"Subject: big %d\r\nContent-Type: text/plain\r\n" % i
+            + b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+            + body
+        )
+    searcher = await login(srv)
+    other = await login(srv)
+    await searcher.send(b"s SEARCH BODY nowhere\r\n")
+    search = asyncio.ensure_future(searcher.until(b"s", timeout=120))
+    await asyncio.sleep(0.2)
+    assert await other.cmd(b"n NOOP", timeout=60) == b"n OK NOOP completed\r\n"
+    # The NOOP came back first: the search was still running.
+    assert not search.done()
+    assert (await search).endswith(b"* SEARCH\r\ns OK SEARCH completed\r\n")
+
+
 async def test_list_recursivematch_reports_subscribed_descendants(srv: Running) -> None:
     # The mailboxes of RFC 5258's examples.
     w = await login(srv, select=None)

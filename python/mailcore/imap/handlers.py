@@ -117,6 +117,10 @@ class _Refused(Exception):
         self.text = text
 
 
+def _matching(key: c.SearchKey, ctxs: list[SearchContext]) -> list[SearchContext]:
+    return [ctx for ctx in ctxs if matches(key, ctx)]
+
+
 class Commands:
     """Store-backed commands of one session (mixed into the server's session)."""
 
@@ -458,12 +462,19 @@ class Commands:
                 raws = await self.store.read_many(
                     self.account, view.name, part, header_only=level is Need.HEADER
                 )
-            for j, uid in enumerate(part):
-                ctx = SearchContext(view, uid, i + j + 1, view.meta[uid], rev2, raws.get(uid))
-                if level is not Need.META and ctx.raw is None:
-                    continue  # expunged meanwhile
-                if matches(cmd.key, ctx):
-                    found.append((i + j + 1, uid))
+            ctxs = [
+                SearchContext(view, uid, i + j + 1, view.meta[uid], rev2, raws.get(uid))
+                for j, uid in enumerate(part)
+            ]
+            if level is not Need.META:
+                ctxs = [ctx for ctx in ctxs if ctx.raw is not None]  # expunged meanwhile
+            if level is Need.FULL:
+                # Whole bodies (and decoding encoded parts) take long enough
+                # to stall every other session of the loop: a thread does it.
+                hits = await asyncio.to_thread(_matching, cmd.key, ctxs)
+            else:
+                hits = _matching(cmd.key, ctxs)
+            found += [(ctx.seq, ctx.uid) for ctx in hits]
         numbers = [u if cmd.uid else s for s, u in found]
         self.search_reply(cmd, view, numbers, [u for _, u in found])
         return f"{'UID ' if cmd.uid else ''}SEARCH completed"
