@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import ipaddress
 import logging
 import os
 import signal
@@ -140,6 +141,14 @@ async def _start_lmtp(app: MailServer, lst: Listener) -> Running | None:
     return await _start_smtp_like(app, lst, submission=False, lmtp=True)
 
 
+def _specific_address(text: str) -> bool:
+    """An IP address a listener is bound to, not a wildcard (0.0.0.0, ::) or a name."""
+    try:
+        return not ipaddress.ip_address(text).is_unspecified
+    except ValueError:
+        return False
+
+
 async def _start_smtp_like(
     app: MailServer, lst: Listener, *, submission: bool, lmtp: bool
 ) -> Running | None:
@@ -151,6 +160,9 @@ async def _start_smtp_like(
         monitor=app.monitor,
         protocol=lst.protocol,
         aliases=app.aliases,
+        own_addresses=[
+            other.address for other in cfg.listeners if _specific_address(other.address)
+        ],
     )
     app.smtp_handlers.append(handler)
     limits = cfg.limits.smtp

@@ -189,9 +189,11 @@ async def test_the_real_relay_refuses_the_open_relay_tricks_for_allowed_clients(
         finally:
             await relay.stop()
     accounts.close()
-    # The literal is not relayed back here; the tricks inside a local domain
-    # name no local user; none of them is queued for another host.
-    for reply in replies[3:7]:
+    # The literal is this server: ann's own mailbox, not the relay queue. The
+    # tricks inside a local domain name no local user; none of them is
+    # queued for another host.
+    assert replies[3].startswith(b"250 2.1.5"), replies
+    for reply in replies[4:7]:
         assert reply.startswith(b"550 5.1.1"), replies
     # A source route is ignored (RFC 5321 appendix C): the real destination is
     # relayed, as is a plain remote address, for this allowed client.
@@ -229,4 +231,39 @@ async def test_postmaster_is_always_accepted(tmp_path: Path) -> None:
         assert len(await store.messages("ben@example.org", "INBOX")) == 1
         # Only the remote postmaster went to the relay.
         assert [rcpts for rcpts, _ in relay.queued] == [["postmaster@elsewhere.example"]]
+    accounts.close()
+
+
+async def test_an_address_literal_of_this_server_is_local(tmp_path: Path) -> None:
+    # user@[our address] is user of the first local domain (RFC 5321 4.1.3
+    # literals); a literal naming another host is a remote destination, and
+    # routing tricks in the local part are not followed.
+    accounts = _accounts(tmp_path)
+    async with MaildirStore(tmp_path) as store:
+        handler = LocalDeliveryHandler(
+            LocalDelivery(store, accounts), ["example.org"], own_addresses=["192.0.2.7"]
+        )
+        async with SMTPServer(handler, hostname="mx.example.org") as server:
+            replies = await _talk(
+                server.port,
+                [
+                    b"EHLO client.example\r\n",
+                    b"MAIL FROM:<a@remote.example>\r\n",
+                    b"RCPT TO:<ann@[127.0.0.1]>\r\n",
+                    b"RCPT TO:<ben@[IPv6:::1]>\r\n",
+                    b"RCPT TO:<info@[192.0.2.7]>\r\n",
+                    b"RCPT TO:<nobody@[127.0.0.1]>\r\n",
+                    b"RCPT TO:<ann%far.example@[127.0.0.1]>\r\n",
+                    b"RCPT TO:<ann@[192.0.2.8]>\r\n",
+                    b"DATA\r\n",
+                    BODY + b".\r\n",
+                ],
+            )
+        assert replies[3] == replies[4] == replies[5] == b"250 2.1.5 Recipient OK\r\n"
+        assert replies[6] == replies[7] == b"550 5.1.1 No such user here\r\n"
+        assert replies[8] == b"554 5.7.1 Relay access denied\r\n"
+        assert replies[10].startswith(b"250 2.0.0")
+        # ann (directly and through the alias info) gets one copy, ben one.
+        assert len(await store.messages("ann@example.org", "INBOX")) == 1
+        assert len(await store.messages("ben@example.org", "INBOX")) == 1
     accounts.close()

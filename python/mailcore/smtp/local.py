@@ -12,6 +12,7 @@ hands the non-local recipients to the relayer, and only then answers 250.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import secrets
@@ -96,6 +97,17 @@ def new_queue_id() -> str:
     return secrets.token_hex(6)
 
 
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address (an IPv4-mapped IPv6 one as IPv4), or None if ``text`` is not one."""
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
 @dataclass
 class _Txn:
     """What RCPT learned about one envelope."""
@@ -115,6 +127,9 @@ class LocalDeliveryHandler(Handler):
         monitor: optional observer for logs and metrics.
         protocol: name used in logs and metrics (``smtp``, ``submission``).
         aliases: extra ``alias -> account`` table (an aliases file).
+        own_addresses: this server's IP addresses (loopback is always one):
+            ``user@[192.0.2.1]`` naming one of them is ``user`` of the first
+            local domain, as mail to a server's address literal is local.
     """
 
     def __init__(
@@ -126,6 +141,7 @@ class LocalDeliveryHandler(Handler):
         monitor: DeliveryMonitor | None = None,
         protocol: str = "smtp",
         aliases: Mapping[str, str] | None = None,
+        own_addresses: Iterable[str] = (),
     ) -> None:
         self.delivery = delivery
         # Extra alias -> account table (lower-case keys), consulted after the
@@ -135,6 +151,8 @@ class LocalDeliveryHandler(Handler):
         self.domains = frozenset(ordered)
         # A bare RCPT TO:<Postmaster> (RFC 5321 4.1.1.3) goes to this domain's postmaster.
         self.primary_domain = ordered[0] if ordered else "localhost"
+        own = {_ip(a) for a in own_addresses} | {_ip("127.0.0.1"), _ip("::1")}
+        self.own_addresses = frozenset(a for a in own if a is not None)
         self.relay = relay
         self.monitor = monitor
         self.protocol = protocol
@@ -157,10 +175,32 @@ class LocalDeliveryHandler(Handler):
         return txn
 
     def is_local(self, address: str) -> bool:
-        """Whether ``address`` is in one of the local domains (or is a bare ``Postmaster``)."""
+        """Whether ``address`` is in one of the local domains (or is a bare ``Postmaster``).
+
+        A domain literal naming one of this server's addresses is local too.
+        """
         if "@" not in address:
             return address.lower() == "postmaster"
-        return address.rpartition("@")[2].lower() in self.domains
+        domain = address.rpartition("@")[2].lower()
+        return domain in self.domains or self._own_literal(domain)
+
+    def _own_literal(self, domain: str) -> bool:
+        if not (domain.startswith("[") and domain.endswith("]")):
+            return False
+        text = domain[1:-1]
+        if text.startswith("ipv6:"):
+            text = text[5:]
+        ip = _ip(text)
+        return ip is not None and ip in self.own_addresses
+
+    def _canonical(self, address: str) -> str:
+        """A bare Postmaster or ``user@[our address]`` as ``user@`` the first local domain."""
+        if "@" not in address:
+            return f"postmaster@{self.primary_domain}"
+        local, _, domain = address.rpartition("@")
+        if domain.lower() not in self.domains:
+            return f"{local}@{self.primary_domain}"
+        return address
 
     def _event(self, session: Session, event: str, **fields: object) -> None:
         if self.monitor is not None:
@@ -207,9 +247,7 @@ class LocalDeliveryHandler(Handler):
         """Local user or alias: 250; unknown local: 550 5.1.1; elsewhere: relay or 554 5.7.1."""
         txn = self._txn(envelope)
         if self.is_local(address):
-            if "@" not in address:
-                address = f"postmaster@{self.primary_domain}"
-            account = self._local_account(address)
+            account = self._local_account(self._canonical(address))
             if account is None:
                 self._event(session, "reject", rcpt=address, reply="550 5.1.1")
                 return R.NO_SUCH_USER
