@@ -4,15 +4,16 @@ Each server keeps the tasks of its open sessions (so that ``close()`` can
 end them) and may be given a :data:`ConnectionHook`, which hears of every
 connect and disconnect with the peer's address: ``mailcore serve`` logs and
 counts connections through it. :func:`tracked` does both around one
-session.
+session; :func:`close_all` ends them all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
-__all__ = ["ConnectionHook", "peer_name", "tracked"]
+__all__ = ["ConnectionHook", "close_all", "peer_name", "tracked"]
 
 #: Called as ``hook(event, peer)``: ``event`` is ``"connect"`` or
 #: ``"disconnect"``, ``peer`` is ``"address:port"``. It runs on the event
@@ -46,3 +47,17 @@ async def tracked(
             hook("disconnect", peer)
         if task is not None:
             sessions.discard(task)
+
+
+async def close_all(servers: list[asyncio.Server], sessions: set[asyncio.Task[None]]) -> None:
+    """Stop listening, cancel every session and wait until they have ended."""
+    for server in servers:
+        server.close()
+    for task in list(sessions):
+        task.cancel()
+    for task in list(sessions):
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for server in servers:
+        await server.wait_closed()
+    servers.clear()

@@ -57,7 +57,7 @@ from mailcore.imap.handlers import Commands, IndexCache, RecentClaims
 from mailcore.imap.protocol import ServerConnection
 from mailcore.imap.selected import View
 from mailcore.limits import ImapLimits
-from mailcore.sessions import ConnectionHook, tracked
+from mailcore.sessions import ConnectionHook, close_all, tracked
 from mailcore.store.base import Change, ChangeFeed, MailboxNotFound, Store, StoreError
 
 __all__ = ["DEFAULT_MECHANISMS", "IMAPServer", "start_imap_server"]
@@ -143,16 +143,7 @@ class IMAPServer:
 
     async def close(self) -> None:
         """Stop listening and end every session."""
-        for server in self._servers:
-            server.close()
-        for task in list(self._sessions):
-            task.cancel()
-        for task in list(self._sessions):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for server in self._servers:
-            await server.wait_closed()
-        self._servers.clear()
+        await close_all(self._servers, self._sessions)
 
 
 async def start_imap_server(

@@ -29,7 +29,7 @@ from mailcore.pop3.pop2_protocol import (
     Pop2Quit,
     Pop2Send,
 )
-from mailcore.sessions import ConnectionHook, tracked
+from mailcore.sessions import ConnectionHook, close_all, tracked
 from mailcore.store.base import FlagMode, MaildropLocked, Store, StoreError
 
 __all__ = ["POP2Server"]
@@ -83,13 +83,7 @@ class POP2Server:
 
     async def close(self) -> None:
         """Stop listening and end every session (nothing is deleted)."""
-        for server in self._servers:
-            server.close()
-        for task in list(self._sessions):
-            task.cancel()
-        for server in self._servers:
-            await server.wait_closed()
-        self._servers.clear()
+        await close_all(self._servers, self._sessions)
 
 
 class _Pop2Session:

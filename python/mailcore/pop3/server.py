@@ -49,7 +49,7 @@ from mailcore.auth.throttle import LoginThrottle
 from mailcore.limits import POP3Limits
 from mailcore.pop3 import events, replies
 from mailcore.pop3.protocol import ServerConnection, apop_matches
-from mailcore.sessions import ConnectionHook, tracked
+from mailcore.sessions import ConnectionHook, close_all, tracked
 from mailcore.store.base import FlagMode, MaildropLocked, Store, StoreError
 
 __all__ = ["DEFAULT_MECHANISMS", "POP3Server", "uidl_for"]
@@ -160,13 +160,7 @@ class POP3Server:
 
     async def close(self) -> None:
         """Stop listening and end every session (without UPDATE: nothing is deleted)."""
-        for server in self._servers:
-            server.close()
-        for task in list(self._sessions):
-            task.cancel()
-        for server in self._servers:
-            await server.wait_closed()
-        self._servers.clear()
+        await close_all(self._servers, self._sessions)
 
     def _next_clock(self) -> int:
         # RFC 1939 section 7: a different timestamp on every greeting, even
