@@ -39,20 +39,41 @@ pub fn write_many<P: AsRef<Path> + Sync, D: AsRef<[u8]> + Sync>(
     items: &[(P, D)],
     threads: usize,
 ) -> Vec<io::Result<()>> {
-    let write = |(path, data): &(P, D)| write_new(path.as_ref(), data.as_ref());
+    in_parallel(items, threads, |(path, data)| {
+        write_new(path.as_ref(), data.as_ref())
+    })
+}
+
+/// fsync each directory (after renames into it), on at most `threads` threads.
+pub fn sync_dirs<P: AsRef<Path> + Sync>(dirs: &[P], threads: usize) -> Vec<io::Result<()>> {
+    in_parallel(dirs, threads, |dir| {
+        fs::File::open(dir.as_ref()).and_then(|d| d.sync_all())
+    })
+}
+
+/// `op` on every item, split into at most `threads` runs of consecutive
+/// items, one thread each; results in the order of `items`.
+///
+/// A run whose thread cannot be started (thread limit reached) is done by
+/// the calling thread instead; a run whose thread panicked reports an error
+/// for each of its items.
+fn in_parallel<T: Sync>(
+    items: &[T],
+    threads: usize,
+    op: impl Fn(&T) -> io::Result<()> + Sync,
+) -> Vec<io::Result<()>> {
     let threads = threads.clamp(1, items.len().max(1));
     if threads == 1 {
-        return items.iter().map(write).collect();
+        return items.iter().map(&op).collect();
     }
     let chunk = items.len().div_ceil(threads);
+    let op = &op;
     thread::scope(|scope| {
-        // A chunk whose thread cannot be started (thread limit reached)
-        // is written by this thread instead.
         let mut inline = Vec::new();
         let mut handles = Vec::new();
         for (index, part) in items.chunks(chunk).enumerate() {
             let spawned = thread::Builder::new()
-                .spawn_scoped(scope, move || part.iter().map(write).collect::<Vec<_>>());
+                .spawn_scoped(scope, move || part.iter().map(op).collect::<Vec<_>>());
             match spawned {
                 Ok(handle) => handles.push((index, part.len(), handle)),
                 Err(_) => inline.push((index, part)),
@@ -60,46 +81,18 @@ pub fn write_many<P: AsRef<Path> + Sync, D: AsRef<[u8]> + Sync>(
         }
         let mut parts: Vec<(usize, Vec<io::Result<()>>)> = inline
             .into_iter()
-            .map(|(index, part)| (index, part.iter().map(write).collect()))
+            .map(|(index, part)| (index, part.iter().map(op).collect()))
             .collect();
         for (index, len, handle) in handles {
             let results = handle.join().unwrap_or_else(|_| {
                 (0..len)
-                    .map(|_| Err(io::Error::other("file writer thread panicked")))
+                    .map(|_| Err(io::Error::other("durable-write thread panicked")))
                     .collect()
             });
             parts.push((index, results));
         }
         parts.sort_by_key(|(index, _)| *index);
         parts.into_iter().flat_map(|(_, results)| results).collect()
-    })
-}
-
-/// fsync each directory (after renames into it), on at most `threads` threads.
-pub fn sync_dirs<P: AsRef<Path> + Sync>(dirs: &[P], threads: usize) -> Vec<io::Result<()>> {
-    let sync = |dir: &P| fs::File::open(dir.as_ref()).and_then(|d| d.sync_all());
-    let threads = threads.clamp(1, dirs.len().max(1));
-    if threads == 1 {
-        return dirs.iter().map(sync).collect();
-    }
-    thread::scope(|scope| {
-        let handles: Vec<_> = dirs
-            .iter()
-            .map(|d| {
-                thread::Builder::new()
-                    .spawn_scoped(scope, move || sync(d))
-                    .map_err(|_| d)
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|spawned| match spawned {
-                Ok(h) => h
-                    .join()
-                    .unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked"))),
-                Err(d) => sync(d),
-            })
-            .collect()
     })
 }
 
@@ -154,6 +147,28 @@ mod tests {
         let err = results[1].as_ref().expect_err("create_new must refuse");
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&taken).expect("read"), b"keep me");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn directory_results_keep_their_order_across_threads() {
+        let dir = scratch("dirs");
+        let dirs: Vec<std::path::PathBuf> = (0..9)
+            .map(|i| {
+                let d = dir.join(format!("d{i}"));
+                if i != 4 {
+                    fs::create_dir(&d).expect("mkdir");
+                }
+                d
+            })
+            .collect();
+        for threads in [1, 2, 3, 16] {
+            let results = sync_dirs(&dirs, threads);
+            let failed: Vec<usize> = (0..results.len())
+                .filter(|&i| results[i].is_err())
+                .collect();
+            assert_eq!(failed, vec![4], "threads={threads}");
+        }
         let _ = fs::remove_dir_all(&dir);
     }
 
