@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,17 @@ class Running:
 
     async def deliver(self, message: bytes, mailbox: str = "INBOX", account: str = USER) -> int:
         return (await self.store.append(account, mailbox, message)).uid
+
+    async def fill_for_sync(self, message: Callable[[int, str], bytes], count: int) -> None:
+        """What the sync-tool tests start from: ``count`` messages in INBOX
+        (``message(i, "inbox")``) and three in ``Work/2024`` (``message(i, "work")``)."""
+        for start in range(0, count, 250):
+            await asyncio.gather(
+                *(self.deliver(message(i, "inbox")) for i in range(start, min(start + 250, count)))
+            )
+        await self.store.create_mailbox(USER, "Work/2024")
+        for i in range(3):
+            await self.deliver(message(i, "work"), "Work/2024")
 
 
 def server_tls(ca: trustme.CA) -> ssl.SSLContext:

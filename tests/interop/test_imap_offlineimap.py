@@ -84,13 +84,7 @@ async def test_offlineimap_both_ways(tmp_path: Path) -> None:
         (local / "Notes" / "cur" / f"170000000{i}.{i}.host:2,S").write_bytes(data)
         local_only[f"Message-ID: <local.{i}@example.org>"] = data
     async with running_server(tmp_path / "server", ca) as srv:
-        for start in range(0, COUNT, 250):
-            await asyncio.gather(
-                *(srv.deliver(message(i, "inbox")) for i in range(start, min(start + 250, COUNT)))
-            )
-        await srv.store.create_mailbox(USER, "Work/2024")
-        for i in range(3):
-            await srv.deliver(message(i, "work"), "Work/2024")
+        await srv.fill_for_sync(message, COUNT)
         config = tmp_path / "offlineimaprc"
         config.write_text(
             f"""[general]
