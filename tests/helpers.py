@@ -6,12 +6,15 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+import trustme
 
 from mailcore.bench.dovecot import free_port
 
@@ -67,3 +70,11 @@ def smtp_sink(*options: str) -> Iterator[tuple[int, Path]]:
         if proc.stderr:
             proc.stderr.close()
         shutil.rmtree(dump, ignore_errors=True)
+
+
+def server_tls(ca: trustme.CA) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 and localhost."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # A common name too: fetchmail checks it.
+    ca.issue_cert("127.0.0.1", "localhost", common_name="localhost").configure_cert(ctx)
+    return ctx

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from mailcore.auth.accounts import Accounts
 from mailcore.imap.server import IMAPServer
 from mailcore.limits import ImapLimits
 from mailcore.store import MaildirStore
+from tests.helpers import server_tls
 from tests.imap.wire import close_all
 
 USER = "jeff@example.org"
@@ -46,13 +46,6 @@ class Running:
         await self.store.create_mailbox(USER, "Work/2024")
         for i in range(3):
             await self.deliver(message(i, "work"), "Work/2024")
-
-
-def server_tls(ca: trustme.CA) -> ssl.SSLContext:
-    """A server context with a certificate for 127.0.0.1 and localhost."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost", common_name="localhost").configure_cert(ctx)
-    return ctx
 
 
 @asynccontextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from mailcore.auth.accounts import Accounts
 from mailcore.limits import POP3Limits
 from mailcore.pop3.server import POP3Server
 from mailcore.store import MaildirStore
+from tests.helpers import server_tls
 
 USER = "jeff@example.org"
 PASSWORD = "pass word"
@@ -32,14 +32,6 @@ class Running:
 
     async def deliver(self, message: bytes, account: str = USER) -> int:
         return (await self.store.append(account, "INBOX", message)).uid
-
-
-def server_tls(ca: trustme.CA) -> ssl.SSLContext:
-    """A server context with a certificate for 127.0.0.1 and localhost."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    # A common name too: fetchmail checks it.
-    ca.issue_cert("127.0.0.1", "localhost", common_name="localhost").configure_cert(ctx)
-    return ctx
 
 
 @asynccontextmanager
