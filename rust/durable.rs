@@ -51,6 +51,15 @@ pub fn sync_dirs<P: AsRef<Path> + Sync>(dirs: &[P], threads: usize) -> Vec<io::R
     })
 }
 
+/// Rename each `(from, to)` in order (one thread: renames within one
+/// filesystem are quick metadata updates, made durable by [`sync_dirs`]).
+pub fn rename_many<P: AsRef<Path>, Q: AsRef<Path>>(pairs: &[(P, Q)]) -> Vec<io::Result<()>> {
+    pairs
+        .iter()
+        .map(|(from, to)| fs::rename(from.as_ref(), to.as_ref()))
+        .collect()
+}
+
 /// `op` on every item, split into at most `threads` runs of consecutive
 /// items, one thread each; results in the order of `items`.
 ///
@@ -106,6 +115,26 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("scratch dir");
         dir
+    }
+
+    #[test]
+    fn renames_in_order_and_reports_each_failure() {
+        let dir = scratch("rename");
+        fs::write(dir.join("a"), b"one").expect("a");
+        fs::write(dir.join("c"), b"three").expect("c");
+        let pairs = [
+            (dir.join("a"), dir.join("A")),
+            (dir.join("missing"), dir.join("B")),
+            (dir.join("c"), dir.join("C")),
+        ];
+        let results = rename_many(&pairs);
+        assert!(results[0].is_ok() && results[2].is_ok());
+        let err = results[1].as_ref().expect_err("no such file");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(fs::read(dir.join("A")).expect("A"), b"one");
+        assert_eq!(fs::read(dir.join("C")).expect("C"), b"three");
+        assert!(!dir.join("B").exists());
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

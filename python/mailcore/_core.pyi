@@ -46,6 +46,7 @@ __all__ = [
     "parse_rcpt_to",
     "qp_decode",
     "qp_encode",
+    "rename_files",
     "sync_dirs",
     "write_fetch",
     "write_files_durable",
@@ -279,6 +280,15 @@ def write_files_durable(
     One result per item, in order: ``None`` once the file is durable, else the
     ``OSError`` (``FileNotFoundError``, ``FileExistsError``, ...) after the
     partial file was removed. Up to ``threads`` files are fsynced at once.
+    """
+
+def rename_files(
+    pairs: Sequence[tuple[str | os.PathLike[str], str | os.PathLike[str]]],
+) -> list[OSError | None]:
+    """Rename each ``(source, target)`` in order, with the GIL released once for all.
+
+    One result per pair: ``None`` once renamed, else the ``OSError`` naming
+    the source. Make the renames durable with :func:`sync_dirs`.
     """
 
 def sync_dirs(dirs: Sequence[str | os.PathLike[str]], threads: int = 8) -> None:

@@ -1,6 +1,6 @@
 //! Python face of `durable.rs`: the store's group-commit file writes.
 //!
-//! Both functions release the GIL for the whole batch. Failures come back
+//! Every function releases the GIL for the whole batch. Failures come back
 //! as `OSError` instances (the errno picks the subclass, as `os.open` would:
 //! `FileNotFoundError`, `FileExistsError`, ...), one per item.
 
@@ -44,6 +44,25 @@ fn write_files_durable(
         .collect()
 }
 
+/// Rename each `(from, to)` in order; one result per pair, `None` when renamed.
+#[pyfunction]
+fn rename_files(
+    py: Python<'_>,
+    pairs: Vec<(PathBuf, PathBuf)>,
+) -> Vec<Option<Py<PyBaseException>>> {
+    let results = py.detach(|| durable::rename_many(&pairs));
+    results
+        .iter()
+        .zip(&pairs)
+        .map(|(result, (from, _))| {
+            result
+                .as_ref()
+                .err()
+                .map(|e| os_error(e, from).into_value(py))
+        })
+        .collect()
+}
+
 /// fsync every directory in `dirs`; raises `OSError` for the first that fails.
 #[pyfunction]
 #[pyo3(signature = (dirs, threads = 8))]
@@ -60,5 +79,6 @@ fn sync_dirs(py: Python<'_>, dirs: Vec<PathBuf>, threads: usize) -> PyResult<()>
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(write_files_durable, m)?)?;
     m.add_function(wrap_pyfunction!(sync_dirs, m)?)?;
+    m.add_function(wrap_pyfunction!(rename_files, m)?)?;
     Ok(())
 }

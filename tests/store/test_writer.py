@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from mailcore.store import MaildirStore
+from mailcore.store.base import MailboxNotFound
 from mailcore.store.index import Txn, Writer, connect
 
 ACC = "writer@example.org"
@@ -227,6 +228,129 @@ async def test_cancelled_append_leaves_no_orphan(tmp_path: Path) -> None:
     assert len(files) == len(metas) and len(metas) in (1, 2)
     assert metas[-1].size == 22
     assert all(m.size in (len(big), 22) for m in metas)
+
+
+async def _queued(writer: Writer, count: int) -> None:
+    """Wait until ``count`` jobs wait for the (held) writer thread."""
+    for _ in range(500):
+        if writer._queue.qsize() >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{writer._queue.qsize()} jobs queued, expected {count}")
+
+
+async def test_grouped_jobs_share_one_call_and_a_bad_item_fails_alone(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite"
+    writer = Writer(path)
+    calls: list[list[str]] = []
+
+    def put(txn: Txn, keys: list[str]) -> list[object]:
+        calls.append(list(keys))
+        out: list[object] = []
+        for key in keys:
+            if key == "boom":
+                raise ValueError("boom refused")
+            txn.conn.execute("INSERT INTO meta(key, value) VALUES (?, 1)", (key,))
+            out.append(LookupError(key) if key == "soft" else key.upper())
+        return out
+
+    try:
+        go, _ = _hold(writer)
+        keys = ["a", "b", "soft", "c"]
+        tasks = [asyncio.ensure_future(writer.run_grouped(put, k)) for k in keys]
+        await _queued(writer, len(keys))
+        go.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert calls == [keys]  # one call for the four
+        assert results[:2] == ["A", "B"] and results[3] == "C"
+        assert isinstance(results[2], LookupError)
+        # An item failing by its returned exception keeps what the call wrote.
+        assert _committed(path) == {"a": 1, "b": 1, "soft": 1, "c": 1, "slow": 0}
+
+        calls.clear()
+        go, _ = _hold(writer)
+        keys = ["d", "boom", "e"]
+        tasks = [asyncio.ensure_future(writer.run_grouped(put, k)) for k in keys]
+        await _queued(writer, len(keys))
+        go.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        # The raising call was undone and each item run alone.
+        assert calls == [keys, ["d"], ["boom"], ["e"]]
+        assert results[0] == "D" and results[2] == "E"
+        assert isinstance(results[1], ValueError)
+        assert set(_committed(path)) == {"a", "b", "soft", "c", "d", "e", "slow"}
+    finally:
+        writer.close()
+
+
+async def test_appends_to_several_mailboxes_in_one_batch(tmp_path: Path) -> None:
+    async with MaildirStore(tmp_path) as store:
+        await store.create_account(ACC)
+        await store.create_mailbox(ACC, "Work")
+        await store.create_mailbox(ACC, "Gone")
+        writer = store._writer
+        assert writer is not None
+        go, _ = _hold(writer)
+        # "Gone" is deleted in the same batch, after its message was written.
+        deleting = asyncio.ensure_future(store.delete_mailbox(ACC, "Gone"))
+        await _queued(writer, 1)
+        plan = ["INBOX", "Work", "INBOX", "Gone", "Work", "INBOX"]
+        tasks = [
+            asyncio.ensure_future(store.append(ACC, box, b"Subject: %d\r\n\r\nbody\r\n" % i))
+            for i, box in enumerate(plan)
+        ]
+        await _queued(writer, 1 + len(plan))
+        go.set()
+        await deleting
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(results[3], MailboxNotFound)
+        assert [getattr(r, "uid", None) for r in results] == [1, 1, 2, None, 2, 3]
+        for box in ("INBOX", "Work"):
+            metas = await store.messages(ACC, box)
+            uids = [getattr(r, "uid", None) for r, b in zip(results, plan, strict=True) if b == box]
+            assert [m.uid for m in metas] == uids
+            for meta, i in zip(metas, [i for i, b in enumerate(plan) if b == box], strict=True):
+                raw = await store.read_whole(ACC, box, meta.uid, 10**6)
+                assert raw == b"Subject: %d\r\n\r\nbody\r\n" % i
+        root = tmp_path / "mail" / ACC
+        for maildir in (root, root / ".Work"):
+            assert os.listdir(maildir / "tmp") == []
+        assert len(os.listdir(root / "new")) == 3 and len(os.listdir(root / ".Work" / "new")) == 2
+
+
+async def test_an_index_conflict_fails_one_append_and_moves_its_file_back(
+    tmp_path: Path,
+) -> None:
+    # The index already holds UID 3 (a damaged index): the batch insert of
+    # UIDs 1-3 fails, the renamed files go back to tmp/, and the appends
+    # are retried one by one, so only the third fails and leaves no file.
+    async with MaildirStore(tmp_path) as store:
+        await store.create_account(ACC)
+        writer = store._writer
+        assert writer is not None
+
+        def plant(txn: Txn) -> None:
+            txn.conn.execute(
+                "INSERT INTO messages(mailbox, uid, base, path, size, hdr_size, internaldate,"
+                " flags, modseq, cache) SELECT id, 3, 'x', 'new/x', 0, 0, 0, '', 0, '{}'"
+                " FROM mailboxes WHERE account=? AND name='INBOX'",
+                (ACC,),
+            )
+
+        await writer.run(plant)
+        go, _ = _hold(writer)
+        tasks = [
+            asyncio.ensure_future(store.append(ACC, "INBOX", b"Subject: %d\r\n\r\n" % i))
+            for i in range(3)
+        ]
+        await _queued(writer, 3)
+        go.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert [getattr(r, "uid", None) for r in results[:2]] == [1, 2]
+        assert isinstance(results[2], sqlite3.IntegrityError)
+        inbox = tmp_path / "mail" / ACC
+        assert os.listdir(inbox / "tmp") == []
+        assert sorted(n.rsplit(",U=", 1)[1] for n in os.listdir(inbox / "new")) == ["1", "2"]
 
 
 class _Escapes(BaseException):

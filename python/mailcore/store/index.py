@@ -4,7 +4,8 @@ sqlite3 blocks, so it never runs on the event loop. Every write goes through
 one :class:`Writer` thread that takes whatever jobs are queued, writes and
 fsyncs the new message files they bring (in one call into the Rust core),
 runs them in ONE ``BEGIN IMMEDIATE`` transaction (a savepoint each, so one
-failing job does not undo the others), fsyncs the Maildir directories the
+failing job does not undo the others; neighbouring appends share one call
+and one savepoint, see :meth:`Writer.run_grouped`), fsyncs the Maildir directories the
 jobs renamed files into, and commits: many concurrent appends share one
 directory fsync and one commit (group commit). ``BEGIN IMMEDIATE`` also serialises writers of other
 processes on the same data directory, which is what keeps UIDs and MODSEQs
@@ -120,14 +121,18 @@ class Txn:
 
 @dataclass(eq=False)
 class _Job(Generic[T]):
-    fn: Callable[[Txn], T]
+    # What the job does: ``fn`` alone, or ``item`` handed to ``group``
+    # together with the items of the jobs of the same group next to it.
+    fn: Callable[[Txn], T] | None = None
+    group: Callable[[Txn, list[Any]], list[Any]] | None = None
+    item: Any = None
     # Exactly one of these waits for the result: a concurrent future
     # (submit) or an asyncio future on ``loop`` (run).
     future: Future[T] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     waiter: asyncio.Future[T] | None = None
     # (path, data): a new file written and fsynced before the batch's
-    # transaction begins; ``fn`` runs only if that succeeded.
+    # transaction begins; the job runs only if that succeeded.
     file: tuple[str, bytes] | None = None
     # Set by the awaiting coroutine when it is cancelled: the job is skipped
     # and its file removed, unless its transaction already began.
@@ -198,10 +203,31 @@ class Writer:
         raised. If the caller is cancelled before the batch takes the job,
         the job is dropped and its file removed.
         """
+        return await self._await(_Job(fn, file=file))
+
+    async def run_grouped(
+        self,
+        group: Callable[[Txn, list[Any]], list[Any]],
+        item: Any,
+        *,
+        file: tuple[str, bytes] | None = None,
+    ) -> Any:
+        """Like :meth:`run`, for work that is cheaper done for many callers at once.
+
+        Neighbouring jobs of a batch with the same ``group`` are run by one
+        call ``group(txn, [item, ...])``, which returns one result per item
+        in order; an ``Exception`` in place of a result fails that job
+        alone. If ``group`` raises, its savepoint is rolled back and it is
+        called again for each item alone, so one bad item cannot fail the
+        others (``group`` must leave nothing behind outside the index when
+        it raises).
+        """
+        return await self._await(_Job(group=group, item=item, file=file))
+
+    async def _await(self, job: _Job[T]) -> T:
         loop = asyncio.get_running_loop()
-        job: _Job[T] = _Job(fn, loop=loop, waiter=loop.create_future(), file=file)
-        (self._queue if file is None else self._files).put(job)
-        assert job.waiter is not None
+        job.loop, job.waiter = loop, loop.create_future()
+        (self._queue if job.file is None else self._files).put(job)
         try:
             return await job.waiter
         except asyncio.CancelledError:
@@ -322,6 +348,7 @@ class Writer:
                 results.append((job, False, exc))
             self._report(results)
             return
+        live: list[_Job[Any]] = []
         for job in batch:
             if job.future is not None and not job.future.set_running_or_notify_cancel():
                 continue
@@ -329,18 +356,16 @@ class Writer:
                 if job.file is not None:
                     _unlink(job.file[0])
                 continue
-            conn.execute("SAVEPOINT job")
-            try:
-                value = job.fn(txn)
-            except Exception as exc:  # noqa: BLE001 - handed to the job's awaiting caller
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                if job.file is not None:
-                    _unlink(job.file[0])
-                results.append((job, False, exc))
-            else:
-                conn.execute("RELEASE job")
-                results.append((job, True, value))
+            live.append(job)
+        start = 0
+        while start < len(live):
+            end = start + 1
+            group = live[start].group
+            if group is not None:
+                while end < len(live) and live[end].group is group:
+                    end += 1
+            self._run_jobs(txn, live[start:end], results)
+            start = end
         self._jobs_since_prune += len(batch)
         try:
             if self._jobs_since_prune >= PRUNE_EVERY:
@@ -359,6 +384,37 @@ class Writer:
         self._report(results)
         if txn.notify and self._on_commit is not None:
             self._on_commit()
+
+    def _run_jobs(
+        self, txn: Txn, jobs: list[_Job[Any]], results: list[tuple[_Job[Any], bool, Any]]
+    ) -> None:
+        """One plain job, or neighbouring jobs of one group, under one savepoint."""
+        conn = txn.conn
+        group, fn = jobs[0].group, jobs[0].fn
+        conn.execute("SAVEPOINT job")
+        try:
+            if group is not None:
+                values = group(txn, [job.item for job in jobs])
+                if len(values) != len(jobs):
+                    raise RuntimeError(f"{group!r} gave {len(values)} results for {len(jobs)} jobs")
+                outcomes = [(not isinstance(value, Exception), value) for value in values]
+            else:
+                assert fn is not None  # a job without a group has a function
+                outcomes = [(True, fn(txn))]
+        except Exception as exc:  # noqa: BLE001 - handed to the job's awaiting caller
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            if len(jobs) > 1:
+                for job in jobs:
+                    self._run_jobs(txn, [job], results)
+                return
+            outcomes = [(False, exc)]
+        else:
+            conn.execute("RELEASE job")
+        for job, (ok, value) in zip(jobs, outcomes, strict=True):
+            if not ok and job.file is not None:
+                _unlink(job.file[0])
+            results.append((job, ok, value))
 
     @staticmethod
     def _report(results: list[tuple[_Job[Any], bool, Any]]) -> None:

@@ -302,6 +302,8 @@ class MaildirStore(Store):
         hsize = header_size(raw)
         base = unique_name(len(raw))
         pending = ops.PendingAppend(
+            account,
+            name,
             maildir,
             base,
             len(raw),
@@ -309,11 +311,11 @@ class MaildirStore(Store):
             normalize_flags(flags),
             time.time() if internal_date is None else internal_date,
             json.dumps(header_cache(raw[:hsize])),
+            session,
         )
         try:
-            validity, uid, modseq = await self._writer.run(
-                lambda txn: ops.commit_append(txn, account, name, pending, session),
-                file=(os.path.join(maildir, "tmp", base), raw),
+            validity, uid, modseq = await self._writer.run_grouped(
+                ops.commit_appends, pending, file=(os.path.join(maildir, "tmp", base), raw)
             )
         except FileNotFoundError:
             # No such Maildir: let the index say whether the mailbox exists.

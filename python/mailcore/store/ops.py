@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mailcore import _core
 from mailcore.store.base import (
     DELIMITER,
     SPECIAL_USE,
@@ -368,6 +369,8 @@ def set_subscribed(txn: Txn, account: str, name: str, subscribed: bool) -> None:
 class PendingAppend:
     """A message written and fsynced in ``maildir/tmp/base``, waiting for its UID."""
 
+    account: str
+    mailbox: str
     maildir: str
     base: str
     size: int
@@ -375,39 +378,120 @@ class PendingAppend:
     flags: frozenset[str]
     internal_date: float
     cache: str
+    origin: str
 
 
-def commit_append(
-    txn: Txn, account: str, mailbox: str, pending: PendingAppend, origin: str
-) -> tuple[int, int, int]:
-    """Give a fsynced tmp/ file its UID and rename it into new/ or cur/."""
+# Rows per multi-row INSERT: 10 parameters each stays far below SQLite's
+# limit of 32 766 bound parameters.
+_ROWS_PER_INSERT = 256
+
+
+def _insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple[object, ...]]) -> None:
+    """``head`` + ``VALUES (...),(...)``: many rows in one statement (one step)."""
+    if not rows:
+        return
+    marks = "(" + ",".join("?" * len(rows[0])) + ")"
+    for at in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[at : at + _ROWS_PER_INSERT]
+        conn.execute(
+            head + " VALUES " + ",".join([marks] * len(chunk)),
+            [value for row in chunk for value in row],
+        )
+
+
+def commit_appends(
+    txn: Txn, appends: list[PendingAppend]
+) -> list[tuple[int, int, int] | Exception]:
+    """Give fsynced tmp/ files their UIDs, rename them into new/ or cur/, index them.
+
+    One result per append, in order: ``(uidvalidity, uid, modseq)``, or the
+    exception for that append alone (``MailboxNotFound``, or the ``OSError``
+    of its rename; its file is then still in ``tmp/``). Appends to one
+    mailbox get ascending UIDs and MODSEQs in the order given.
+
+    The whole group costs a handful of statements (one read and one update
+    per mailbox, one multi-row insert into ``messages`` and one into
+    ``changes``) and one call into the core for every rename, however many
+    appends it holds: each statement and each rename would otherwise win the
+    GIL back from the event loop once per append. If an insert fails, the
+    renamed files are moved back to ``tmp/`` before the error propagates,
+    so the caller can run the appends again one by one.
+    """
     conn = txn.conn
-    tmp_dir, base, flags = pending.maildir, pending.base, pending.flags
-    size, hdr_size, internal_date, cache = (
-        pending.size,
-        pending.hdr_size,
-        pending.internal_date,
-        pending.cache,
-    )
-    row = get_mailbox(conn, account, mailbox)
-    uid = row.uidnext
-    modseq = row.highestmodseq + 1
-    conn.execute(
-        "UPDATE mailboxes SET uidnext=?, highestmodseq=? WHERE id=?", (uid + 1, modseq, row.id)
-    )
-    final = with_uid(base, uid)
-    subdir = "cur" if flags else "new"
-    rel = file_name(final, flags, subdir)
-    os.rename(os.path.join(tmp_dir, "tmp", base), os.path.join(row.dir, rel))
-    txn.sync_dirs.add(os.path.join(row.dir, subdir))
-    ftext = flags_text(flags)
-    conn.execute(
-        "INSERT INTO messages(mailbox, uid, base, path, size, hdr_size, internaldate, flags,"
-        " modseq, cache) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (row.id, uid, final, rel, size, hdr_size, internal_date, ftext, modseq, cache),
-    )
-    record_change(txn, row.id, ChangeKind.APPENDED, uid, modseq, flags=ftext, origin=origin)
-    return row.uidvalidity, uid, modseq
+    results: list[tuple[int, int, int] | Exception | None] = [None] * len(appends)
+    by_box: dict[tuple[str, str], list[int]] = {}
+    for index, item in enumerate(appends):
+        by_box.setdefault((item.account, canonical_name(item.mailbox)), []).append(index)
+    moves: list[tuple[str, str]] = []
+    planned: list[tuple[int, MailboxRow, int, int, str, str]] = []
+    for (account, name), indexes in by_box.items():
+        try:
+            row = get_mailbox(conn, account, name)
+        except MailboxNotFound as exc:
+            for index in indexes:
+                results[index] = exc
+            continue
+        conn.execute(
+            "UPDATE mailboxes SET uidnext=?, highestmodseq=? WHERE id=?",
+            (row.uidnext + len(indexes), row.highestmodseq + len(indexes), row.id),
+        )
+        for step, index in enumerate(indexes):
+            item = appends[index]
+            uid, modseq = row.uidnext + step, row.highestmodseq + 1 + step
+            final = with_uid(item.base, uid)
+            subdir = "cur" if item.flags else "new"
+            rel = file_name(final, item.flags, subdir)
+            moves.append((os.path.join(item.maildir, "tmp", item.base), os.path.join(row.dir, rel)))
+            planned.append((index, row, uid, modseq, final, rel))
+    messages: list[tuple[object, ...]] = []
+    changes: list[tuple[object, ...]] = []
+    done: list[tuple[str, str]] = []
+    for (index, row, uid, modseq, final, rel), move, error in zip(
+        planned, moves, _core.rename_files(moves), strict=True
+    ):
+        if error is not None:
+            results[index] = error
+            continue
+        done.append(move)
+        item = appends[index]
+        txn.sync_dirs.add(os.path.dirname(move[1]))
+        ftext = flags_text(item.flags)
+        messages.append(
+            (
+                row.id,
+                uid,
+                final,
+                rel,
+                item.size,
+                item.hdr_size,
+                item.internal_date,
+                ftext,
+                modseq,
+                item.cache,
+            )
+        )
+        changes.append((row.id, ChangeKind.APPENDED.value, uid, modseq, ftext, item.origin))
+        results[index] = (row.uidvalidity, uid, modseq)
+    try:
+        _insert_rows(
+            conn,
+            "INSERT INTO messages(mailbox, uid, base, path, size, hdr_size, internaldate,"
+            " flags, modseq, cache)",
+            messages,
+        )
+        _insert_rows(
+            conn, "INSERT INTO changes(mailbox, kind, uid, modseq, flags, origin)", changes
+        )
+    except BaseException:
+        _core.rename_files([(target, source) for source, target in done])
+        raise
+    if changes:
+        txn.notify = True
+    settled: list[tuple[int, int, int] | Exception] = []
+    for result in results:
+        assert result is not None  # every append got its UID or its error above
+        settled.append(result)
+    return settled
 
 
 def _find_file(row: MailboxRow, base: str) -> str | None:
