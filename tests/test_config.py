@@ -14,7 +14,7 @@ BAD_CONFIGS = [
         'colour = "blue"',
         "config error: colour = 'blue': expected one of the known keys: "
         "aliases, auth, data_dir, domains, hostname, limits, listener, log, metrics, relay, "
-        "shutdown_timeout, tls",
+        "shutdown_timeout, smtp_processes, tls",
     ),
     ("hostname = 5", "config error: hostname = 5: expected a non-empty string"),
     ("domains = []", "config error: domains = []: expected at least one local domain"),

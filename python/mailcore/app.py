@@ -25,15 +25,23 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from mailcore.auth.accounts import Accounts
 from mailcore.auth.sasl import SERVER_MECHANISMS
-from mailcore.config import DEFAULT_PORTS, Config, ConfigError, Listener, load_aliases
+from mailcore.config import (
+    DEFAULT_PORTS,
+    Config,
+    ConfigError,
+    Listener,
+    load_aliases,
+    smtp_process_count,
+)
 from mailcore.delivery import LocalDelivery
 from mailcore.errors import MailcoreError
 from mailcore.imap.server import start_imap_server
@@ -43,10 +51,11 @@ from mailcore.pop3.pop2 import POP2Server
 from mailcore.pop3.server import POP3Server
 from mailcore.relay import Relay
 from mailcore.sessions import ConnectionHook
-from mailcore.smtp.local import LocalDeliveryHandler, MessageRecord, Relayer
+from mailcore.smtp.local import DeliveryMonitor, LocalDeliveryHandler, MessageRecord, Relayer
 from mailcore.smtp.server import SMTPServer
 from mailcore.store.maildir import MaildirStore
 from mailcore.tls import ensure_self_signed, server_context
+from mailcore.workers import RelayProxy, WorkerLink, WorkerMonitor, WorkerPool
 
 __all__ = ["LOCK_FILE", "STARTERS", "MailServer", "Running", "ServeError"]
 
@@ -68,6 +77,20 @@ class Running:
     port: int
     close: Callable[[], Awaitable[None]]
     note: str
+    # The listening sockets SMTP worker processes may accept on too.
+    sockets: tuple[socket.socket, ...] = ()
+
+
+@dataclass
+class WorkerRole:
+    """What makes a :class:`MailServer` an SMTP worker (see :mod:`mailcore.workers`).
+
+    ``sockets``: (address, port) of each SMTP-like listener -> the listening
+    sockets inherited from the main process.
+    """
+
+    link: WorkerLink
+    sockets: Mapping[tuple[str, int], Sequence[socket.socket]]
 
 
 class Monitor:
@@ -99,7 +122,7 @@ class Monitor:
 class ObservedCredentials:
     """The accounts as a SASL credential source, reporting failed logins per protocol."""
 
-    def __init__(self, accounts: Accounts, monitor: Monitor, protocol: str) -> None:
+    def __init__(self, accounts: Accounts, monitor: DeliveryMonitor, protocol: str) -> None:
         self.accounts = accounts
         self.monitor = monitor
         self.protocol = protocol
@@ -169,20 +192,23 @@ async def _start_smtp_like(
     if cfg.allow_plaintext_auth:
         limits = dataclasses.replace(limits, auth_requires_tls=False)
     ssl_context = app.ssl_context if lst.tls != "none" else None
-    server = SMTPServer(
-        handler,
-        hostname=cfg.hostname,
-        limits=limits,
-        ssl_context=ssl_context,
-        implicit_tls=lst.tls == "implicit",
-        credentials=(
-            ObservedCredentials(app.accounts, app.monitor, lst.protocol) if submission else None
-        ),
-        auth_mechanisms=cfg.auth_mechanisms if submission else None,
-        lmtp=lmtp,
-        require_auth=submission,
+    credentials = (
+        ObservedCredentials(app.accounts, app.monitor, lst.protocol) if submission else None
     )
-    await server.start(lst.address, lst.port)
+
+    def make() -> SMTPServer:
+        return SMTPServer(
+            handler,
+            hostname=cfg.hostname,
+            limits=limits,
+            ssl_context=ssl_context,
+            implicit_tls=lst.tls == "implicit",
+            credentials=credentials,
+            auth_mechanisms=cfg.auth_mechanisms if submission else None,
+            lmtp=lmtp,
+            require_auth=submission,
+        )
+
     if submission:
         note = "AUTH required" + (
             ", implicit TLS" if lst.tls == "implicit" else ", STARTTLS before AUTH"
@@ -192,7 +218,24 @@ async def _start_smtp_like(
         note += {"implicit": ", implicit TLS", "starttls": ", STARTTLS offered", "none": ""}[
             lst.tls
         ]
-    return Running(lst, server.port, server.stop, note)
+    if app.worker is not None:
+        # A worker accepts on the main process's sockets of this listener.
+        servers = []
+        for sock in app.worker.sockets.get((lst.address, lst.port), ()):
+            server = make()
+            await server.start(sock=sock)
+            servers.append(server)
+        if not servers:
+            return None
+
+        async def close() -> None:
+            for server in servers:
+                await server.stop()
+
+        return Running(lst, lst.port, close, note)
+    server = make()
+    await server.start(lst.address, lst.port)
+    return Running(lst, server.port, server.stop, note, server.sockets)
 
 
 async def _start_pop3(app: MailServer, lst: Listener) -> Running | None:
@@ -254,6 +297,9 @@ async def _start_imap(app: MailServer, lst: Listener) -> Running | None:
 
 Starter = Callable[["MailServer", Listener], Awaitable[Running | None]]
 
+#: Protocols an SMTP worker process serves too.
+SMTP_LIKE = frozenset({"smtp", "submission", "lmtp"})
+
 #: One starter per protocol name of :data:`mailcore.config.PROTOCOLS`.
 STARTERS: dict[str, Starter] = {
     "smtp": _start_smtp,
@@ -291,21 +337,36 @@ class MailServer:
         config: the validated configuration.
         relay: optional relayer for non-local recipients (``mailcore.relay``).
         out: where the start-up summary is printed (stdout).
+        event_loop: the ``--event-loop`` choice, passed on to SMTP workers.
+        worker: set when this process is an SMTP worker of another one.
     """
 
     def __init__(
-        self, config: Config, *, relay: Relayer | None = None, out: TextIO | None = None
+        self,
+        config: Config,
+        *,
+        relay: Relayer | None = None,
+        out: TextIO | None = None,
+        event_loop: str = "auto",
+        worker: WorkerRole | None = None,
     ) -> None:
         self.config = config
         self.relay = relay
         self.out = out
+        self.event_loop = event_loop
+        #: Set in an SMTP worker process: no lock, no relay queue, no metrics listener.
+        self.worker = worker
+        #: The SMTP worker processes this (main) process started, if any.
+        self.pool: WorkerPool | None = None
         self.data_dir = config.data_dir.resolve()
         self.metrics = Metrics()
         size = getattr(relay, "queue_size", None)
         if callable(size):
             # A relayer that can count its queue feeds the queue-size gauge.
             self.metrics.track_queue(size)
-        self.monitor = Monitor(EventLog(), self.metrics)
+        self.monitor: Monitor | WorkerMonitor = (
+            Monitor(EventLog(), self.metrics) if worker is None else WorkerMonitor(worker.link)
+        )
         self.running: list[Running] = []
         #: The aliases file's table, shared by the SMTP handlers, refilled on SIGHUP.
         self.aliases: dict[str, str] = {}
@@ -394,8 +455,14 @@ class MailServer:
             ) from None
 
     async def start(self) -> None:
-        """Lock the data directory, open the store, start every listener and the metrics."""
-        self._lock()
+        """Lock the data directory, open the store, start every listener and the metrics.
+
+        With ``smtp_processes`` above 1, the SMTP worker processes start last,
+        on the sockets the SMTP-like listeners bound.
+        """
+        worker = self.worker
+        if worker is None:
+            self._lock()
         try:
             self._load_tls()
             cfg = self.config
@@ -408,10 +475,14 @@ class MailServer:
             self._accounts = Accounts(
                 self.data_dir, scram="SCRAM-SHA-256" in mechs, cram="CRAM-MD5" in mechs
             )
-            self._store = MaildirStore(self.data_dir)
+            # The main process reconciled the store with the disk at its start.
+            self._store = MaildirStore(self.data_dir, reconcile_on_open=worker is None)
             await self._store.open()
             self._delivery = LocalDelivery(self._store, self._accounts)
-            if self.relay is None:
+            if worker is not None:
+                # The policy is decided here; the queue belongs to the main process.
+                self.relay = RelayProxy(Relay.from_config(cfg, local=self._delivery), worker.link)
+            elif self.relay is None:
                 # The relay queue: authenticated submission users and the
                 # configured networks send to other domains through it.
                 owned = Relay.from_config(cfg, local=self._delivery)
@@ -419,13 +490,15 @@ class MailServer:
                 self._owned_relay = owned
                 self.relay = owned
             for lst in cfg.listeners:
+                if worker is not None and lst.protocol not in SMTP_LIKE:
+                    continue
                 try:
                     running = await STARTERS[lst.protocol](self, lst)
                 except OSError as exc:
                     raise _bind_error(lst, exc) from None
                 if running is not None:
                     self.running.append(running)
-            if cfg.metrics is not None:
+            if worker is None and cfg.metrics is not None:
                 host, _, port = cfg.metrics.rpartition(":")
                 try:
                     self.metrics_port = self.metrics.serve_http(host.strip("[]"), int(port))
@@ -433,12 +506,28 @@ class MailServer:
                     raise ServeError(
                         f"cannot serve metrics on {cfg.metrics}: {exc.strerror or exc}"
                     ) from None
+            if worker is None:
+                await self._start_workers()
         except BaseException:
             await self.close()
             raise
 
+    async def _start_workers(self) -> None:
+        sockets = {
+            (r.listener.address, r.listener.port): r.sockets for r in self.running if r.sockets
+        }
+        count = smtp_process_count(self.config.smtp_processes) - 1
+        if count < 1 or not sockets:
+            return
+        self.pool = WorkerPool(self, count, sockets, self.event_loop)
+        await self.pool.start()
+
     async def close(self) -> None:
-        """Stop every listener, close the store and the accounts, release the lock."""
+        """Stop the workers and every listener, close the store and the accounts, unlock."""
+        if self.pool is not None:
+            # First: a draining worker may still hand messages to the relay queue.
+            await self.pool.stop(self.config.shutdown_timeout + 5.0)
+            self.pool = None
         for running in reversed(self.running):
             with contextlib.suppress(Exception):
                 await running.close()
@@ -459,6 +548,8 @@ class MailServer:
 
     async def drain(self) -> None:
         """Refuse new SMTP sessions; wait (bounded) for the transactions under way to end."""
+        if self.pool is not None:
+            self.pool.drain()  # the workers drain at the same time
         for handler in self.smtp_handlers:
             handler.accepting = False
         loop = asyncio.get_running_loop()
@@ -468,6 +559,8 @@ class MailServer:
 
     def reload(self) -> None:
         """What SIGHUP does: read the certificate, the key and the aliases file again."""
+        if self.pool is not None:
+            self.pool.signal(signal.SIGHUP)
         self.reload_tls()
         if self.config.aliases is not None:
             try:
@@ -510,6 +603,9 @@ class MailServer:
             lines.append(f"  {r.listener.protocol:<11} {r.listener.address}:{r.port:<6} {r.note}")
         if self.metrics_port is not None:
             lines.append(f"  {'metrics':<11} http://{self.config.metrics}/metrics")
+        if self.pool is not None:
+            pids = ", ".join(str(pid) for pid in self.pool.pids)
+            lines.append(f"SMTP, submission and LMTP also accepted by workers (pids {pids})")
         kind = "self-signed, made on first start" if self.self_signed else "from the config"
         lines.append(f"TLS certificate: {self.cert} ({kind})")
         domain = self.config.domains[0]
@@ -524,19 +620,25 @@ class MailServer:
         self._stop = asyncio.Event()
         await self.start()
         loop = asyncio.get_running_loop()
+        main = self.worker is None
+        # A worker ignores SIGINT (Ctrl-C reaches the whole group; the main process decides).
+        stops = (signal.SIGTERM, signal.SIGINT) if main else (signal.SIGTERM,)
         try:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in stops:
                 loop.add_signal_handler(sig, self._stop.set)
             loop.add_signal_handler(signal.SIGHUP, self.reload)
             if self.out is not None:
                 print(self.summary(), file=self.out, flush=True)
-            log.info("listening", extra={"fields": {"listeners": len(self.running)}})
+            if main:
+                log.info("listening", extra={"fields": {"listeners": len(self.running)}})
             await self._stop.wait()
-            log.info("shutting down")
+            if main:
+                log.info("shutting down")
             await self.drain()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig in (*stops, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             await self.close()
-        log.info("stopped")
+        if main:
+            log.info("stopped")
         return 0

@@ -503,7 +503,7 @@ def serve_config(args: argparse.Namespace) -> Config:
     """The configuration of ``mailcore serve``: the file (if any), then the flags over it."""
     from pathlib import Path
 
-    from mailcore.config import Listener, load_config, parse_hostport
+    from mailcore.config import Listener, load_config, parse_hostport, parse_processes
 
     cfg = load_config(Path(args.config) if args.config else None)
     changes: dict[str, object] = {}
@@ -524,6 +524,8 @@ def serve_config(args: argparse.Namespace) -> Config:
     if args.metrics is not None:
         host, port = parse_hostport("--metrics", args.metrics)
         changes["metrics"] = f"{host}:{port}"
+    if args.smtp_processes is not None:
+        changes["smtp_processes"] = parse_processes("--smtp-processes", args.smtp_processes)
     listeners = list(cfg.listeners)
     for flag, (protocol, tls) in _LISTENER_FLAGS.items():
         where = getattr(args, flag)
@@ -563,7 +565,7 @@ def _cmd_serve(args: argparse.Namespace, out: BinaryIO) -> int:
         return 2
     logs = setup_logging(cfg.log_format, cfg.log_level)
     text = io.TextIOWrapper(out, encoding="utf-8", line_buffering=True, write_through=True)
-    server = MailServer(cfg, out=text)
+    server = MailServer(cfg, out=text, event_loop=args.event_loop)
     factory = None
     if args.event_loop != "asyncio":
         try:
@@ -708,6 +710,12 @@ def _add_serve_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         choices=("auto", "asyncio", "uvloop"),
         default="auto",
         help="auto (default): uvloop when installed, else asyncio",
+    )
+    serve.add_argument(
+        "--smtp-processes",
+        metavar="N",
+        help='processes accepting SMTP/submission/LMTP: a number, or "auto" (one per core, '
+        "at most 4; the default)",
     )
     serve.set_defaults(handler=_cmd_serve)
 

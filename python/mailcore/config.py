@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -107,6 +108,9 @@ class Config:
     aliases: Path | None = None
     # SIGTERM: how long messages in flight may take before sessions are cut.
     shutdown_timeout: float = 10.0
+    # Processes accepting SMTP, submission and LMTP connections (this one and
+    # N-1 workers, see mailcore.workers); "auto": one per core, at most 4.
+    smtp_processes: int | Literal["auto"] = "auto"
     limits: Limits = field(default_factory=Limits)
     # --- relay (mailcore.relay.settings: routes, retries, DNS, concurrency) ---
     relay: relay_settings.RelaySettings = field(default_factory=relay_settings.RelaySettings)
@@ -134,7 +138,11 @@ _TOP_KEYS = {
     "limits",
     "shutdown_timeout",
     "aliases",
+    "smtp_processes",
 }
+
+#: The most ``smtp_processes`` a config may ask for.
+MAX_SMTP_PROCESSES = 64
 
 
 def _expect_str(key: str, value: object) -> str:
@@ -355,7 +363,33 @@ def parse_config(data: Mapping[str, object], *, base_dir: Path | None = None) ->
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError("shutdown_timeout", value, "a positive number of seconds")
         changes["shutdown_timeout"] = float(value)
+    if "smtp_processes" in data:
+        changes["smtp_processes"] = parse_processes("smtp_processes", data["smtp_processes"])
     return cfg.with_overrides(**changes)
+
+
+def parse_processes(key: str, value: object) -> int | Literal["auto"]:
+    """``smtp_processes``: "auto" or a whole number from 1 to :data:`MAX_SMTP_PROCESSES`."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, value, f'"auto" or a whole number from 1 to {MAX_SMTP_PROCESSES}')
+    if not 1 <= value <= MAX_SMTP_PROCESSES:
+        raise ConfigError(key, value, f'"auto" or a whole number from 1 to {MAX_SMTP_PROCESSES}')
+    return value
+
+
+def smtp_process_count(setting: int | Literal["auto"]) -> int:
+    """How many processes accept SMTP: the number set, or for "auto" one per core (1-4)."""
+    if setting != "auto":
+        return setting
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
 
 
 def load_config(path: Path | None) -> Config:
@@ -390,6 +424,11 @@ def example_config() -> str:
         '# aliases = "aliases.txt"',
         "# On SIGTERM: seconds that messages in flight may take before sessions are cut.",
         "shutdown_timeout = 10.0",
+        "# Processes that accept SMTP, submission and LMTP connections: this one and",
+        "# N-1 workers on the same sockets and store (one Python process uses one core).",
+        '# "auto": one per core, at most 4. POP3, IMAP, the relay queue, the log and the',
+        "# metrics stay in the main process, which also logs and counts the workers' mail.",
+        'smtp_processes = "auto"',
         "",
         "# Certificate and key (PEM). Without them a self-signed pair is made in data_dir.",
         "# [tls]",

@@ -38,7 +38,8 @@ BAD_CONFIGS = [
     (
         'colour = "blue"',
         "config error: colour = 'blue': expected one of the known keys: aliases, auth, data_dir, "
-        "domains, hostname, limits, listener, log, metrics, relay, shutdown_timeout, tls",
+        "domains, hostname, limits, listener, log, metrics, relay, shutdown_timeout, "
+        "smtp_processes, tls",
     ),
     (
         '[tls]\ncert = "cert.pem"',
@@ -69,6 +70,14 @@ BAD_CONFIGS = [
     (
         "shutdown_timeout = 0",
         "config error: shutdown_timeout = 0: expected a positive number of seconds",
+    ),
+    (
+        "smtp_processes = 0",
+        'config error: smtp_processes = 0: expected "auto" or a whole number from 1 to 64',
+    ),
+    (
+        'smtp_processes = "many"',
+        "config error: smtp_processes = 'many': expected \"auto\" or a whole number from 1 to 64",
     ),
 ]
 

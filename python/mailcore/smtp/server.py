@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import ssl
 import types
 from collections.abc import Awaitable, Coroutine, Generator, Sequence
@@ -139,16 +140,31 @@ class SMTPServer:
         self._server: asyncio.Server | None = None
         self._sessions: set[_SMTPSession] = set()
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Listen on ``host``:``port`` (port 0 picks a free one)."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None
+    ) -> None:
+        """Listen on ``host``:``port`` (port 0 picks a free one), or accept on ``sock``.
+
+        ``sock`` is a socket that already listens, for instance one inherited
+        from the process that bound it; several processes may accept on it.
+        """
         loop = asyncio.get_running_loop()
+        ssl_context = self.ssl_context if self.implicit_tls else None
+        if sock is not None:
+            self._server = await loop.create_server(
+                lambda: _SMTPSession(self), sock=sock, ssl=ssl_context
+            )
+            return
         self._server = await loop.create_server(
-            lambda: _SMTPSession(self),
-            host,
-            port,
-            ssl=self.ssl_context if self.implicit_tls else None,
-            reuse_address=True,
+            lambda: _SMTPSession(self), host, port, ssl=ssl_context, reuse_address=True
         )
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets (empty before :meth:`start`)."""
+        if self._server is None:
+            return ()
+        return tuple(self._server.sockets)
 
     @property
     def port(self) -> int:

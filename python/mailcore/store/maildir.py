@@ -179,6 +179,15 @@ class MaildirStore(Store):
             with contextlib.suppress(RuntimeError):  # loop already closed
                 loop.call_soon_threadsafe(wake.set)
 
+    def poke(self) -> None:
+        """Look for changes now: another process (an SMTP worker) has just committed.
+
+        Call on the store's event loop. Without change feeds there is nobody
+        to tell, and the regular poll is enough.
+        """
+        if self._feeds and self._wake is not None:
+            self._wake.set()
+
     # -- plumbing ----------------------------------------------------------------
     async def _write(self, fn: Callable[[Txn], T]) -> T:
         if self._writer is None:

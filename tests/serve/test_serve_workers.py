@@ -1,0 +1,243 @@
+"""``mailcore serve`` with SMTP worker processes (``smtp_processes``).
+
+The workers accept on the main process's SMTP sockets. To show that a
+session really was served by a worker, the main process is frozen
+(SIGSTOP): only a worker can then answer.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import os
+import re
+import signal
+import smtplib
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.serve.proc import Serve, free_port, mailcore, write_config
+
+
+def _add_user(config: Path, address: str, password: str) -> None:
+    result = mailcore(
+        "user", "add", address, "--config", str(config), "--password-stdin", stdin=password + "\n"
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def _worker_pids(server: Serve) -> list[int]:
+    for line in server.stdout:
+        m = re.search(r"workers \(pids ([\d, ]+)\)", line)
+        if m:
+            return [int(p) for p in m.group(1).split(", ")]
+    raise AssertionError(f"no worker line in {''.join(server.stdout)}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) counts as gone.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait(predicate: object, timeout: float = 15.0) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _start(tmp_path: Path, processes: int, extra: str = "") -> tuple[Serve, dict[str, int], int]:
+    data = tmp_path / "data"
+    config = tmp_path / "mailcore.toml"
+    write_config(
+        config,
+        data,
+        [("smtp", "none"), ("submission", "none"), ("imap", "none")],
+        extra=f"smtp_processes = {processes}\n[auth]\nallow_plaintext = true\n{extra}",
+    )
+    _add_user(config, "ann@localhost", "secret-pw")
+    metrics = free_port()
+    server = Serve("--config", str(config), "--metrics", f"127.0.0.1:{metrics}")
+    return server, server.wait_ready(), metrics
+
+
+def _send(port: int, subject: str) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        s.sendmail("x@remote.example", ["ann@localhost"], f"Subject: {subject}\r\n\r\nhi\r\n")
+
+
+def _inbox(port: int) -> list[bytes]:
+    imap = imaplib.IMAP4("127.0.0.1", port)
+    try:
+        imap.login("ann@localhost", "secret-pw")
+        imap.select("INBOX", readonly=True)
+        _typ, data = imap.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        return sorted(part[1].strip() for part in data if isinstance(part, tuple))
+    finally:
+        imap.logout()
+
+
+def test_workers_serve_smtp_while_the_main_process_is_frozen(tmp_path: Path) -> None:
+    server, ports, metrics = _start(tmp_path, 3)
+    try:
+        workers = _worker_pids(server)
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+        # Freeze the main process: every session below is a worker's.
+        server.signal(signal.SIGSTOP)
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda i: _send(ports["smtp"], f"frozen {i}"), range(24)))
+        finally:
+            server.signal(signal.SIGCONT)
+        # In the store, readable through the main process's IMAP.
+        subjects = _inbox(ports["imap"])
+        assert subjects == sorted(f"Subject: frozen {i}".encode() for i in range(24))
+
+        # The main process logged and counted the workers' sessions and messages.
+        def counted() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as r:
+                text = r.read().decode()
+            return (
+                'mailcore_messages_delivered_total{result="delivered"} 24.0' in text
+                and 'mailcore_connections_total{protocol="smtp"} 24.0' in text
+            )
+
+        _wait(counted)
+        assert sum("event=message" in line for line in server.stderr) == 24
+        assert server.stop() == 0
+        _wait(lambda: not any(_alive(p) for p in workers))
+    finally:
+        server.kill()
+
+
+def test_idle_client_hears_of_worker_deliveries(tmp_path: Path) -> None:
+    server, ports, _metrics = _start(tmp_path, 2)
+    try:
+        imap = imaplib.IMAP4("127.0.0.1", ports["imap"])
+        imap.login("ann@localhost", "secret-pw")
+        imap.select("INBOX")
+        tag = imap._new_tag().decode()
+        imap.send(f"{tag} IDLE\r\n".encode())
+        assert imap.readline().startswith(b"+")
+        imap.sock.settimeout(10)
+        # Eight connections: with two processes accepting, the worker takes some.
+        for i in range(8):
+            _send(ports["smtp"], f"idle {i}")
+        seen = 0
+        while seen < 8:
+            line = imap.readline()
+            m = re.match(rb"\* (\d+) EXISTS", line)
+            if m:
+                seen = int(m.group(1))
+        imap.send(b"DONE\r\n")
+        imap.logout()
+        assert server.stop() == 0
+    finally:
+        server.kill()
+
+
+def test_a_frozen_main_process_holds_back_relayed_mail_until_it_is_queued(tmp_path: Path) -> None:
+    # Mail for the relay queue goes through the main process (the queue has
+    # one owner): the worker's 250 waits for it.
+    server, ports, _metrics = _start(tmp_path, 2, extra='[relay]\nnetworks = ["127.0.0.0/8"]')
+    try:
+        server.signal(signal.SIGSTOP)
+        outcome: list[object] = []
+
+        def relay() -> None:
+            try:
+                with smtplib.SMTP("127.0.0.1", ports["smtp"], timeout=30) as s:
+                    s.sendmail(
+                        "ann@localhost", ["bob@remote.example"], b"Subject: out\r\n\r\nx\r\n"
+                    )
+                outcome.append("sent")
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                outcome.append(exc)
+
+        thread = threading.Thread(target=relay)
+        thread.start()
+        time.sleep(1.0)
+        assert outcome == []  # no 250 while the queue's owner is frozen
+        server.signal(signal.SIGCONT)
+        thread.join(30)
+        assert outcome == ["sent"]
+        line = server.wait_log("to=<bob@remote.example>")
+        assert "result=queued" in line and 'reply="250 2.0.0"' in line
+        assert server.stop() == 0
+    finally:
+        server.signal(signal.SIGCONT)
+        server.kill()
+
+
+def test_a_dead_worker_is_replaced_and_a_dead_main_takes_the_workers_along(
+    tmp_path: Path,
+) -> None:
+    server, ports, _metrics = _start(tmp_path, 2)
+    try:
+        [worker] = _worker_pids(server)
+        os.kill(worker, signal.SIGKILL)
+        server.wait_log(f"smtp worker {worker} exited")
+
+        def replaced() -> list[int]:
+            out = []
+            for pid in os.listdir("/proc"):
+                if pid.isdigit() and int(pid) != worker:
+                    try:
+                        with open(f"/proc/{pid}/cmdline", "rb") as f:
+                            cmd = f.read()
+                        with open(f"/proc/{pid}/stat") as f:
+                            parent = int(f.read().rsplit(")", 1)[1].split()[1])
+                    except OSError:
+                        continue
+                    if b"mailcore.workers" in cmd and parent == server.proc.pid:
+                        out.append(int(pid))
+            return out
+
+        _wait(lambda: len(replaced()) == 1)
+        [new] = replaced()
+        for i in range(6):
+            _send(ports["smtp"], f"after {i}")
+        assert len(_inbox(ports["imap"])) == 6
+        # The main process killed outright: its workers notice and stop.
+        server.proc.kill()
+        server.proc.wait(10)
+        _wait(lambda: not _alive(new))
+    finally:
+        server.kill()
+
+
+@pytest.mark.parametrize("setting", ["1", '"1"'])
+def test_one_smtp_process_starts_no_worker(tmp_path: Path, setting: str) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "mailcore.toml"
+    write_config(config, data, [("smtp", "none")], extra=f"smtp_processes = {setting}")
+    server = Serve("--config", str(config))
+    try:
+        server.wait_ready()
+        assert not any("workers (pids" in line for line in server.stdout)
+        assert server.stop() == 0
+    finally:
+        server.kill()
+
+
+def test_flag_overrides_the_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "mailcore.toml"
+    write_config(config, data, [("smtp", "none")], extra="smtp_processes = 1")
+    server = Serve("--config", str(config), "--smtp-processes", "2")
+    try:
+        server.wait_ready()
+        assert len(_worker_pids(server)) == 1
+        assert server.stop() == 0
+    finally:
+        server.kill()
