@@ -184,7 +184,7 @@ class WorkerMonitor:
 
     def message(self, record: MessageRecord) -> None:
         """Forward; the main process logs, counts and wakes its change feed."""
-        self.link.send(("message", astuple(record)))
+        self.link.send(("message", record))
 
     def connections(self, protocol: str) -> ConnectionHook:
         """A connection hook forwarding connects and disconnects."""
@@ -368,7 +368,7 @@ class WorkerPool:
             _kind, protocol, event, peer, fields = message
             monitor.session_event(protocol, event, peer, **fields)
         elif kind == "message":
-            record = MessageRecord(*message[1])
+            record: MessageRecord = message[1]
             monitor.message(record)
             if record.result.startswith("delivered"):
                 self.app.store.poke()

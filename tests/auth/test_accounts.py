@@ -24,6 +24,27 @@ def make(tmp_path: Path, **kw: bool) -> Accounts:
     return Accounts(tmp_path, hasher=FAST, **kw)  # type: ignore[arg-type]
 
 
+def test_lookup_sees_another_process_change_at_once(tmp_path: Path) -> None:
+    # The server remembers found addresses; a user deleted or an alias
+    # removed by another connection (``mailcore user del`` while serving)
+    # must not be found a moment later, however fast the changes come.
+    server, tool = make(tmp_path), make(tmp_path)
+    tool.add_user("ann@example.org", "pw")
+    for round_ in range(60):
+        alias = f"a{round_}@example.org"
+        tool.add_alias(alias, "ann@example.org")
+        assert server.lookup(alias) == "ann@example.org"
+        assert server.lookup("ann@example.org") == "ann@example.org"
+        # The next commit starts the WAL over: same file size, maybe the same time stamp.
+        tool._db().execute("PRAGMA wal_checkpoint(RESTART)")
+        tool.delete_alias(alias)
+        assert server.lookup(alias) is None, round_
+    tool.delete_user("ann@example.org")
+    assert server.lookup("ann@example.org") is None
+    server.close()
+    tool.close()
+
+
 async def test_add_verify_alias_passwd_delete(tmp_path: Path) -> None:
     acc = make(tmp_path)
     assert acc.add_user("Alice@Example.ORG", "s3cret") == "alice@example.org"

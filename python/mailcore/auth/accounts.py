@@ -28,6 +28,7 @@ import hmac
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,9 @@ __all__ = ["ACCOUNTS_FILE", "Account", "AccountError", "Accounts", "scram_secret
 
 #: File name of the account database inside the data directory.
 ACCOUNTS_FILE = "accounts.sqlite"
+# lookup()'s memory of found addresses: at most this many, for at most this long.
+_FOUND_MAX = 10_000
+_FOUND_FOR = 2.0
 #: RFC 7677 asks for at least 4096 PBKDF2 iterations for SCRAM-SHA-256.
 SCRAM_ITERATIONS = 4096
 
@@ -115,6 +119,7 @@ class Accounts:
         scram_iterations: int = SCRAM_ITERATIONS,
     ) -> None:
         self.path = Path(root) / ACCOUNTS_FILE
+        self._wal = self.path.with_name(self.path.name + "-wal")
         self.scram = scram
         self.cram = cram
         self.catch_all = {k.lower(): normalize_address(v) for k, v in (catch_all or {}).items()}
@@ -123,6 +128,14 @@ class Accounts:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._dummy: str | None = None
+        # Addresses found by lookup(), kept while no process wrote the
+        # database (its files' sizes and times unchanged) and for at most
+        # _FOUND_FOR seconds: an SMTP RCPT then costs two stat calls, not
+        # two queries. Unknown addresses are never kept (a user just added
+        # is found at once).
+        self._found: dict[str, str] = {}
+        self._found_state: tuple[int, ...] = ()
+        self._found_since = 0.0
 
     @property
     def _dummy_hash(self) -> str:
@@ -204,6 +217,7 @@ class Accounts:
         """Delete an account and its aliases."""
         addr = normalize_address(address)
         with self._lock:
+            self._found.clear()
             db = self._db()
             db.execute("DELETE FROM aliases WHERE account=?", (addr,))
             if db.execute("DELETE FROM users WHERE address=?", (addr,)).rowcount == 0:
@@ -227,6 +241,7 @@ class Accounts:
         """Remove an alias."""
         addr = normalize_address(alias)
         with self._lock:
+            self._found.clear()
             if self._db().execute("DELETE FROM aliases WHERE address=?", (addr,)).rowcount == 0:
                 raise AccountError(f"no alias {addr}")
 
@@ -240,17 +255,41 @@ class Accounts:
                 aliases.setdefault(str(acc), []).append(str(alias))
         return [Account(u, tuple(aliases.get(u, ()))) for u in users]
 
+    def _files_state(self) -> tuple[int, ...]:
+        """Inode, size and time of the database and its WAL: they change with every commit."""
+        state: list[int] = []
+        for path in (self.path, self._wal):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                state += (0, 0, 0)
+            else:
+                state += (st.st_ino, st.st_size, st.st_mtime_ns)
+        return tuple(state)
+
     def lookup(self, address: str) -> str | None:
         """Canonical account for a local address or alias (or the domain's catch-all)."""
         try:
             addr = normalize_address(address)
         except AccountError:
             return None
+        state = self._files_state()
+        now = time.monotonic()
         with self._lock:
+            if state != self._found_state or now - self._found_since > _FOUND_FOR:
+                self._found.clear()
+                self._found_state, self._found_since = state, now
+            found = self._found.get(addr)
+            if found is not None:
+                return found
             db = self._db()
             row = db.execute("SELECT address FROM users WHERE address=?", (addr,)).fetchone()
             if row is None:
                 row = db.execute("SELECT account FROM aliases WHERE address=?", (addr,)).fetchone()
+            if row is not None:
+                if len(self._found) >= _FOUND_MAX:
+                    self._found.clear()
+                self._found[addr] = str(row[0])
         if row is not None:
             return str(row[0])
         return self.catch_all.get(addr.rpartition("@")[2])
