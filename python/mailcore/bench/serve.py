@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailcore.bench import settle_disk
+from mailcore.config import smtp_process_count
 from mailcore.smtp.bench import SMTP_SOURCE, uvloop_available
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "run",
     "run_mailcore",
     "run_postfix",
+    "smtp_process_count",
 ]
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
@@ -201,13 +203,19 @@ def run_mailcore(
     sessions: int,
     loop: str = "asyncio",
     workdir: Path | None = None,
+    processes: int | None = None,
 ) -> ServeResult:
-    """Time ``mailcore serve`` delivering ``messages`` to one local user."""
+    """Time ``mailcore serve`` delivering ``messages`` to one local user.
+
+    ``processes``: its ``smtp_processes`` setting (None: the default, "auto").
+    """
     with _run_dir("mailcore-bench-", workdir) as root:
         data = root / "data"
         port, imap_port = _free_port(), _free_port()
         idle = imap_available()
         config = f'data_dir = "{data}"\ndomains = ["bench.server"]\n'
+        if processes is not None:
+            config += f"smtp_processes = {processes}\n"
         config += f'[[listener]]\nprotocol = "smtp"\nport = {port}\ntls = "none"\n'
         if idle:
             # Loopback only: the IDLE client logs in without TLS.
@@ -251,7 +259,9 @@ def run_mailcore(
             finally:
                 child.terminate()
                 child.wait(30)
-    return ServeResult("mailcore serve", loop, size, messages, sessions, seconds, idle_ms)
+    count = smtp_process_count("auto" if processes is None else processes)
+    name = f"mailcore serve ({count} SMTP process{'es' if count > 1 else ''})"
+    return ServeResult(name, loop, size, messages, sessions, seconds, idle_ms)
 
 
 _MASTER_CF = """\
@@ -376,17 +386,28 @@ def run(
         if key not in best or result.per_second > best[key].per_second:
             best[key] = result
 
+    # The default ("auto") and, on a machine with several cores, one process
+    # for comparison: what the SMTP worker processes bring.
+    settings: list[int | None] = [None]
+    if smtp_process_count("auto") > 1:
+        settings.append(1)
     with tempfile.TemporaryDirectory(prefix="mailcore-bench-serve-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # Postfix's daemons must reach their run's directory
         for _ in range(repeat):
             for loop in loops:
-                settle_disk(settle)
-                keep(
-                    run_mailcore(
-                        size, messages=messages, sessions=sessions, loop=loop, workdir=workdir
+                for processes in settings:
+                    settle_disk(settle)
+                    keep(
+                        run_mailcore(
+                            size,
+                            messages=messages,
+                            sessions=sessions,
+                            loop=loop,
+                            workdir=workdir,
+                            processes=processes,
+                        )
                     )
-                )
             settle_disk(settle)
             keep(run_postfix(size, messages=messages, sessions=sessions, workdir=workdir))
     return list(best.values())
