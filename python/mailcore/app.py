@@ -627,6 +627,8 @@ class MailServer:
             for sig in stops:
                 loop.add_signal_handler(sig, self._stop.set)
             loop.add_signal_handler(signal.SIGHUP, self.reload)
+            if self.worker is not None:
+                self.worker.link.send(("ready",))
             if self.out is not None:
                 print(self.summary(), file=self.out, flush=True)
             if main:

@@ -26,7 +26,8 @@ turn of its event loop):
 Signals: the main process passes SIGHUP on (certificate, key and aliases are
 read again), and on SIGTERM tells the workers to drain (SIGTERM) and waits
 for them. A worker whose main process is gone (the socket pair closes) stops.
-A worker that dies is started again, at most once a second.
+A worker that dies is started again, at most once a second; one that stops
+cleanly (it was sent SIGTERM itself) is not.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mailcore.config import Config
@@ -267,6 +268,8 @@ class _Worker:
     slot: int
     process: asyncio.subprocess.Process | None = None
     task: asyncio.Task[None] | None = None
+    # Set when the worker says it accepts (its listeners and signal handlers are up).
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class WorkerPool:
@@ -298,10 +301,16 @@ class WorkerPool:
         """Process ids of the running workers."""
         return [w.process.pid for w in self.workers if w.process is not None]
 
-    async def start(self) -> None:
-        """Start every worker."""
+    async def start(self, timeout: float = 30.0) -> None:
+        """Start every worker and wait (at most ``timeout`` seconds) until each accepts."""
         for worker in self.workers:
             await self._spawn(worker)
+        waits = [asyncio.ensure_future(w.ready.wait()) for w in self.workers]
+        _done, late = await asyncio.wait(waits, timeout=timeout)
+        for job in late:
+            job.cancel()
+        if late:
+            log.warning("%d smtp worker(s) not ready after %.0f s", len(late), timeout)
 
     async def _spawn(self, worker: _Worker) -> None:
         parent, child = socket.socketpair()
@@ -325,6 +334,7 @@ class WorkerPool:
         await process.stdin.drain()
         process.stdin.close()
         worker.process = process
+        worker.ready.clear()
         worker.task = asyncio.create_task(self._serve(worker, process, parent))
 
     async def _serve(
@@ -337,7 +347,7 @@ class WorkerPool:
             while True:
                 for message in await _read_frame(reader):
                     try:
-                        self._handle(message, sender)
+                        self._handle(worker, message, sender)
                     except Exception:  # one bad message must not deafen us to the worker
                         log.exception("smtp worker %d sent %.80r", process.pid, message)
         except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError):
@@ -346,6 +356,11 @@ class WorkerPool:
             writer.close()
         status = await process.wait()
         if self._stopping:
+            return
+        if status == 0:
+            # A clean stop: it was sent SIGTERM itself (a service manager
+            # signalling the whole group, or an operator). Not restarted.
+            log.info("smtp worker %d stopped", process.pid)
             return
         log.error("smtp worker %d exited (status %s); starting another", process.pid, status)
         while not self._stopping:
@@ -361,10 +376,12 @@ class WorkerPool:
             except (OSError, ValueError) as exc:
                 log.error("cannot start an smtp worker: %s; trying again", exc)
 
-    def _handle(self, message: tuple[Any, ...], sender: _Sender) -> None:
+    def _handle(self, worker: _Worker, message: tuple[Any, ...], sender: _Sender) -> None:
         kind = message[0]
         monitor = self.app.monitor
-        if kind == "event":
+        if kind == "ready":
+            worker.ready.set()
+        elif kind == "event":
             _kind, protocol, event, peer, fields = message
             monitor.session_event(protocol, event, peer, **fields)
         elif kind == "message":

@@ -216,6 +216,23 @@ def test_a_dead_worker_is_replaced_and_a_dead_main_takes_the_workers_along(
         server.kill()
 
 
+def test_a_worker_sent_sigterm_drains_and_is_not_replaced(tmp_path: Path) -> None:
+    # What a service manager signalling the whole group does to a worker.
+    server, ports, _metrics = _start(tmp_path, 2)
+    try:
+        [worker] = _worker_pids(server)
+        os.kill(worker, signal.SIGTERM)
+        server.wait_log(f"smtp worker {worker} stopped")
+        _wait(lambda: not _alive(worker))
+        for i in range(3):
+            _send(ports["smtp"], f"main only {i}")
+        assert len(_inbox(ports["imap"])) == 3
+        assert not any("starting another" in line for line in server.stderr)
+        assert server.stop() == 0
+    finally:
+        server.kill()
+
+
 @pytest.mark.parametrize("setting", ["1", '"1"'])
 def test_one_smtp_process_starts_no_worker(tmp_path: Path, setting: str) -> None:
     data = tmp_path / "data"
