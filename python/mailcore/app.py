@@ -638,9 +638,13 @@ class MailServer:
                 log.info("shutting down")
             await self.drain()
         finally:
-            for sig in (*stops, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
-            await self.close()
+            try:
+                await self.close()
+            finally:
+                # Only now: a second SIGTERM while closing must not kill the
+                # process before its workers and its store are closed.
+                for sig in (*stops, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
         if main:
             log.info("stopped")
         return 0

@@ -428,8 +428,9 @@ class WorkerPool:
 
     def drain(self) -> None:
         """Tell the workers to stop accepting and finish (SIGTERM); no restarts from now."""
-        self._stopping = True
-        self.signal(signal.SIGTERM)
+        if not self._stopping:
+            self._stopping = True
+            self.signal(signal.SIGTERM)
 
     async def stop(self, timeout: float) -> None:
         """Drain, wait up to ``timeout`` seconds for the workers, then kill what is left."""
