@@ -23,6 +23,26 @@ fn os_error(err: &io::Error, path: &Path) -> PyErr {
     }
 }
 
+/// One entry per item: `None` where its operation succeeded, else its `OSError`
+/// naming the path `path_of` picks from the item.
+fn errors_by_item<T>(
+    py: Python<'_>,
+    results: &[io::Result<()>],
+    items: &[T],
+    path_of: impl Fn(&T) -> &Path,
+) -> Vec<Option<Py<PyBaseException>>> {
+    results
+        .iter()
+        .zip(items)
+        .map(|(result, item)| {
+            result
+                .as_ref()
+                .err()
+                .map(|e| os_error(e, path_of(item)).into_value(py))
+        })
+        .collect()
+}
+
 /// Create, write and fsync each `(path, data)`; one result per item, `None` when durable.
 #[pyfunction]
 #[pyo3(signature = (items, threads = 8))]
@@ -32,16 +52,7 @@ fn write_files_durable(
     threads: usize,
 ) -> Vec<Option<Py<PyBaseException>>> {
     let results = py.detach(|| durable::write_many(&items, threads));
-    results
-        .iter()
-        .zip(&items)
-        .map(|(result, (path, _))| {
-            result
-                .as_ref()
-                .err()
-                .map(|e| os_error(e, path).into_value(py))
-        })
-        .collect()
+    errors_by_item(py, &results, &items, |(path, _)| path)
 }
 
 /// Rename each `(from, to)` in order; one result per pair, `None` when renamed.
@@ -51,16 +62,7 @@ fn rename_files(
     pairs: Vec<(PathBuf, PathBuf)>,
 ) -> Vec<Option<Py<PyBaseException>>> {
     let results = py.detach(|| durable::rename_many(&pairs));
-    results
-        .iter()
-        .zip(&pairs)
-        .map(|(result, (from, _))| {
-            result
-                .as_ref()
-                .err()
-                .map(|e| os_error(e, from).into_value(py))
-        })
-        .collect()
+    errors_by_item(py, &results, &pairs, |(from, _)| from)
 }
 
 /// fsync every directory in `dirs`; raises `OSError` for the first that fails.
