@@ -100,15 +100,28 @@ class Serve:
                 ports[name] = int(m.group(2))
         return ports
 
-    def wait_log(self, text: str, timeout: float = 10.0) -> str:
-        """Wait for a log line containing ``text``; return it."""
+    def wait_log(self, text: str, timeout: float = 10.0, *, count: int = 1) -> str:
+        """Wait for ``count`` log lines containing ``text``; return the last of them."""
         deadline = time.monotonic() + timeout
         while True:
-            for line in self.stderr:
-                if text in line:
-                    return line
+            found = [line for line in list(self.stderr) if text in line]
+            if len(found) >= count:
+                return found[count - 1]
             assert time.monotonic() < deadline, f"no {text!r} in {''.join(self.stderr)}"
             time.sleep(0.02)
+
+    @property
+    def processes(self) -> int:
+        """How many processes serve SMTP: the main one and its workers (from the summary)."""
+        for line in self.stdout:
+            m = re.search(r"workers \(pids ([\d, ]+)\)", line)
+            if m:
+                return 1 + len(m.group(1).split(", "))
+        return 1
+
+    def wait_everywhere(self, text: str, timeout: float = 10.0) -> None:
+        """Wait until the main process and every SMTP worker logged ``text`` (a reload)."""
+        self.wait_log(text, timeout, count=self.processes)
 
     def signal(self, sig: signal.Signals) -> None:
         """Send a signal."""

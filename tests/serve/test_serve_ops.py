@@ -174,7 +174,7 @@ def test_sighup_reloads_the_certificate_without_dropping_sessions(tmp_path: Path
         leaf.cert_chain_pems[0].write_to_path(str(cert))
         leaf.private_key_pem.write_to_path(str(key))
         server.signal(signal.SIGHUP)
-        server.wait_log("TLS certificate reloaded")
+        server.wait_everywhere("TLS certificate reloaded")
 
         with smtplib.SMTP("localhost", port) as after:
             after.starttls(context=_ctx(new_ca))
@@ -188,7 +188,7 @@ def test_sighup_reloads_the_certificate_without_dropping_sessions(tmp_path: Path
         # A broken pair is refused and the current one kept.
         cert.write_text("not a certificate\n")
         server.signal(signal.SIGHUP)
-        server.wait_log("TLS reload failed")
+        server.wait_everywhere("TLS reload failed")
         with smtplib.SMTP("localhost", port) as again:
             again.starttls(context=_ctx(new_ca))
             assert again.ehlo()[0] == 250
@@ -284,7 +284,7 @@ def test_aliases_file_is_read_at_start_and_on_sighup(
             assert s.data(b"Subject: one\r\n\r\nhi\r\n")[0] == 250
         aliases.write_text("info@localhost: ann@localhost\nsales@localhost: ann@localhost\n")
         server.signal(signal.SIGHUP)
-        server.wait_log("aliases reloaded")
+        server.wait_everywhere("aliases reloaded")
         with smtplib.SMTP("localhost", ports["smtp"]) as s:
             assert (
                 s.sendmail("a@remote.example", ["sales@localhost"], b"Subject: two\r\n\r\n") == {}
@@ -292,7 +292,7 @@ def test_aliases_file_is_read_at_start_and_on_sighup(
         # A broken file on SIGHUP keeps the table that works.
         aliases.write_text("sales@localhost ann@localhost\n")
         server.signal(signal.SIGHUP)
-        server.wait_log("aliases reload failed")
+        server.wait_everywhere("aliases reload failed")
         with smtplib.SMTP("localhost", ports["smtp"]) as s:
             assert s.sendmail("a@remote.example", ["sales@localhost"], b"Subject: 3\r\n\r\n") == {}
         assert server.stop() == 0
