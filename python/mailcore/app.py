@@ -191,6 +191,10 @@ async def _start_smtp_like(
     limits = cfg.limits.smtp
     if cfg.allow_plaintext_auth:
         limits = dataclasses.replace(limits, auth_requires_tls=False)
+    processes = smtp_process_count(cfg.smtp_processes)
+    if processes > 1:
+        # ``connections`` bounds the whole listener: each process takes its share.
+        limits = dataclasses.replace(limits, connections=-(-limits.connections // processes))
     ssl_context = app.ssl_context if lst.tls != "none" else None
     credentials = (
         ObservedCredentials(app.accounts, app.monitor, lst.protocol) if submission else None

@@ -46,7 +46,9 @@ class SMTPLimits:
     command_timeout: float = 300.0
     data_block_timeout: float = 180.0
     # Postfix smtpd_client_connection_count_limit is 50 per client; this is
-    # the total for one listener, answered with 421 4.7.0 on accept.
+    # the total for one listener, answered with 421 4.7.0 on accept. With
+    # SMTP worker processes (mailcore serve's smtp_processes) each process
+    # admits its share.
     connections: int = 1000
     # Quirk: accept bare LF as a line end in commands (Postfix
     # smtpd_forbid_bare_newline = no). Off: a bare LF is a syntax error.

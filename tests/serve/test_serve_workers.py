@@ -233,6 +233,39 @@ def test_a_worker_sent_sigterm_drains_and_is_not_replaced(tmp_path: Path) -> Non
         server.kill()
 
 
+def test_the_connection_limit_is_shared_among_the_processes(tmp_path: Path) -> None:
+    # limits.smtp.connections bounds the listener, not each process: with two
+    # processes each admits half. The main process is frozen, so the worker
+    # alone answers: two sessions, then 421 for the rest.
+    port = free_port()
+    config = tmp_path / "mailcore.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\nsmtp_processes = 2\n'
+        "[limits.smtp]\nconnections = 4\n"
+        f'[[listener]]\nprotocol = "smtp"\nport = {port}\ntls = "none"\n'
+    )
+    server = Serve("--config", str(config))
+    clients: list[smtplib.SMTP] = []
+    try:
+        server.wait_ready()
+        server.signal(signal.SIGSTOP)
+        try:
+            codes = []
+            for _ in range(5):
+                client = smtplib.SMTP(timeout=10)
+                codes.append(client.connect("127.0.0.1", port)[0])
+                clients.append(client)
+        finally:
+            server.signal(signal.SIGCONT)
+        assert codes == [220, 220, 421, 421, 421]
+        for client in clients:
+            client.close()
+        assert server.stop() == 0
+    finally:
+        server.signal(signal.SIGCONT)
+        server.kill()
+
+
 @pytest.mark.parametrize("setting", ["1", '"1"'])
 def test_one_smtp_process_starts_no_worker(tmp_path: Path, setting: str) -> None:
     data = tmp_path / "data"
