@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import smtplib
+import ssl
 import threading
 import time
 import urllib.request
@@ -117,6 +118,40 @@ def test_workers_serve_smtp_while_the_main_process_is_frozen(tmp_path: Path) -> 
         assert server.stop() == 0
         _wait(lambda: not any(_alive(p) for p in workers))
     finally:
+        server.kill()
+
+
+def test_a_worker_speaks_tls_and_auth_with_the_main_process_frozen(tmp_path: Path) -> None:
+    # Submission (STARTTLS, then AUTH) and SMTPS (implicit TLS) served by a
+    # worker: its own TLS context from the same certificate, the accounts
+    # read from the shared database.
+    data = tmp_path / "data"
+    config = tmp_path / "mailcore.toml"
+    ports = write_config(
+        config,
+        data,
+        [("submission", "starttls"), ("smtp", "implicit"), ("imap", "none")],
+        extra="smtp_processes = 2\n[auth]\nallow_plaintext = true",
+    )
+    _add_user(config, "ann@localhost", "secret-pw")
+    server = Serve("--config", str(config))
+    try:
+        server.wait_ready()
+        ctx = ssl.create_default_context(cafile=str(data / "tls-cert.pem"))
+        server.signal(signal.SIGSTOP)
+        try:
+            with smtplib.SMTP("localhost", ports["submission"], timeout=30) as s:
+                s.starttls(context=ctx)
+                s.login("ann@localhost", "secret-pw")
+                s.sendmail("ann@localhost", ["ann@localhost"], b"Subject: submitted\r\n\r\nx\r\n")
+            with smtplib.SMTP_SSL("localhost", ports["smtps"], context=ctx, timeout=30) as s:
+                s.sendmail("x@remote.example", ["ann@localhost"], b"Subject: smtps\r\n\r\nx\r\n")
+        finally:
+            server.signal(signal.SIGCONT)
+        assert _inbox(ports["imap"]) == [b"Subject: smtps", b"Subject: submitted"]
+        assert server.stop() == 0
+    finally:
+        server.signal(signal.SIGCONT)
         server.kill()
 
 
