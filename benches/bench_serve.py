@@ -12,6 +12,7 @@ from __future__ import annotations
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from mailcore.bench import serve
+from mailcore.config import smtp_process_count
 
 
 def test_serve_throughput_against_postfix(benchmark: BenchmarkFixture) -> None:
@@ -28,7 +29,7 @@ def test_serve_throughput_against_postfix(benchmark: BenchmarkFixture) -> None:
     mailcore = ours[0]  # the default settings come first
     assert postfix.server.startswith("postfix")
     # The default ("auto": one SMTP process per core), and one process when there are more cores.
-    processes = serve.smtp_process_count("auto")
+    processes = smtp_process_count("auto")
     names = [f"mailcore serve ({n} SMTP process{'es' if n > 1 else ''})" for n in (processes, 1)]
     assert [r.server for r in ours] == names[: 1 if processes == 1 else 2]
     assert all(r.messages == messages and r.seconds > 0 for r in results)

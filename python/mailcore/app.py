@@ -50,7 +50,7 @@ from mailcore.metrics import Metrics
 from mailcore.pop3.pop2 import POP2Server
 from mailcore.pop3.server import POP3Server
 from mailcore.relay import Relay
-from mailcore.sessions import ConnectionHook
+from mailcore.sessions import ConnectionHook, connection_hook
 from mailcore.smtp.local import DeliveryMonitor, LocalDeliveryHandler, MessageRecord, Relayer
 from mailcore.smtp.server import SMTPServer
 from mailcore.store.maildir import MaildirStore
@@ -112,11 +112,7 @@ class Monitor:
 
     def connections(self, protocol: str) -> ConnectionHook:
         """A server's connection hook that logs and counts its connects and disconnects."""
-
-        def hook(event: str, peer: str) -> None:
-            self.session_event(protocol, event, peer)
-
-        return hook
+        return connection_hook(self.session_event, protocol)
 
 
 class ObservedCredentials:

@@ -13,12 +13,21 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-__all__ = ["ConnectionHook", "close_all", "peer_name", "tracked"]
+__all__ = ["ConnectionHook", "close_all", "connection_hook", "peer_name", "tracked"]
 
 #: Called as ``hook(event, peer)``: ``event`` is ``"connect"`` or
 #: ``"disconnect"``, ``peer`` is ``"address:port"``. It runs on the event
 #: loop and must not block.
 ConnectionHook = Callable[[str, str], None]
+
+
+def connection_hook(session_event: Callable[..., None], protocol: str) -> ConnectionHook:
+    """A hook that reports connects and disconnects as ``session_event(protocol, event, peer)``."""
+
+    def hook(event: str, peer: str) -> None:
+        session_event(protocol, event, peer)
+
+    return hook
 
 
 def peer_name(writer: asyncio.StreamWriter) -> str:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailcore.config import Config
 from mailcore.relay import Relay
-from mailcore.sessions import ConnectionHook
+from mailcore.sessions import ConnectionHook, connection_hook
 from mailcore.smtp.handlers import Envelope, Recipient, Session
 from mailcore.smtp.local import MessageRecord
 from mailcore.smtp.replies import Reply
@@ -189,11 +189,7 @@ class WorkerMonitor:
 
     def connections(self, protocol: str) -> ConnectionHook:
         """A connection hook forwarding connects and disconnects."""
-
-        def hook(event: str, peer: str) -> None:
-            self.session_event(protocol, event, peer)
-
-        return hook
+        return connection_hook(self.session_event, protocol)
 
 
 class RelayProxy:

@@ -51,7 +51,6 @@ __all__ = [
     "run",
     "run_mailcore",
     "run_postfix",
-    "smtp_process_count",
 ]
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
