@@ -9,7 +9,7 @@ Example lines::
 
     2026-11-27T00:20:01.123Z info smtp connect peer=127.0.0.1:40312
     2026-11-27T00:20:01.131Z info smtp message queue_id=1A2B3C4D5E6F from=<a@b.example>
-        to=<ann@localhost> size=612 result=delivered reply="250 2.0.0" time=0.0042
+        to=<ann@localhost> size=612 result=delivered reply="250 2.0.0" delay=0.0042
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import queue
 import sys
 import threading
 import time
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, NamedTuple, TextIO
 
 from mailcore.smtp.local import MessageRecord
 
@@ -30,9 +30,24 @@ __all__ = ["EventLog", "JsonFormatter", "LogWriter", "TextFormatter", "setup_log
 EVENTS = "mailcore.events"
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-    return f"{seconds}.{int(record.msecs):03d}Z"
+def _timestamp(created: float) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    return f"{seconds}.{int((created - int(created)) * 1000):03d}Z"
+
+
+class _Line(NamedTuple):
+    """A session event or message line on its way to the writer thread.
+
+    What :class:`EventLog` queues instead of a :class:`logging.LogRecord`
+    when the log is the one :func:`setup_logging` set up: the same fields,
+    without the cost of building a record in the event loop.
+    """
+
+    created: float
+    levelno: int
+    name: str
+    msg: str
+    fields: dict[str, object]
 
 
 def _text_value(value: object) -> str:
@@ -48,14 +63,22 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """One line; fields attached as ``record.fields`` follow the message."""
         fields: dict[str, Any] = getattr(record, "fields", {})
-        parts = [_timestamp(record), record.levelname.lower(), record.getMessage()]
-        parts += [f"{k}={_text_value(v)}" for k, v in fields.items()]
-        line = " ".join(parts)
+        line = self._line(record.created, record.levelname, record.getMessage(), fields)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         elif record.exc_text:
             line += "\n" + record.exc_text
         return line
+
+    def format_line(self, line: _Line) -> str:
+        """The same line for an event queued by :class:`EventLog`."""
+        return self._line(line.created, logging.getLevelName(line.levelno), line.msg, line.fields)
+
+    @staticmethod
+    def _line(created: float, level: str, msg: str, fields: dict[str, Any]) -> str:
+        parts = [_timestamp(created), level.lower(), msg]
+        parts += [f"{k}={_text_value(v)}" for k, v in fields.items()]
+        return " ".join(parts)
 
 
 class JsonFormatter(logging.Formatter):
@@ -63,18 +86,24 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Serialise the record; exceptions go into ``exc``."""
-        obj: dict[str, Any] = {
-            "time": _timestamp(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
+        obj = self._object(record.created, record.levelname, record.name, record.getMessage())
         obj.update(getattr(record, "fields", {}))
         if record.exc_info:
             obj["exc"] = self.formatException(record.exc_info)
         elif record.exc_text:
             obj["exc"] = record.exc_text
         return json.dumps(obj, ensure_ascii=False, default=str)
+
+    def format_line(self, line: _Line) -> str:
+        """The same object for an event queued by :class:`EventLog`."""
+        level = logging.getLevelName(line.levelno)
+        obj = self._object(line.created, level, line.name, line.msg)
+        obj.update(line.fields)
+        return json.dumps(obj, ensure_ascii=False, default=str)
+
+    @staticmethod
+    def _object(created: float, level: str, name: str, msg: str) -> dict[str, Any]:
+        return {"time": _timestamp(created), "level": level.lower(), "logger": name, "msg": msg}
 
 
 class _Enqueue(logging.handlers.QueueHandler):
@@ -103,7 +132,7 @@ class LogWriter:
 
     def __init__(
         self,
-        records: queue.SimpleQueue[logging.LogRecord | None],
+        records: queue.SimpleQueue[logging.LogRecord | _Line | None],
         handler: logging.StreamHandler[TextIO],
         linger: float = 0.05,
     ) -> None:
@@ -137,21 +166,38 @@ class LogWriter:
             if done:
                 return
 
-    def _write(self, records: list[logging.LogRecord]) -> None:
+    def _write(self, records: list[logging.LogRecord | _Line]) -> None:
         handler = self._handler
+        formatter = handler.formatter
         lines: list[str] = []
+        last: logging.LogRecord | None = None
         for record in records:
             try:
-                lines.append(handler.format(record) + handler.terminator)
+                if isinstance(record, _Line):
+                    assert isinstance(formatter, TextFormatter | JsonFormatter)
+                    text = formatter.format_line(record)
+                else:
+                    last = record
+                    text = handler.format(record)
+                lines.append(text + handler.terminator)
             except Exception:  # noqa: BLE001 - a bad record must not stop the log
-                handler.handleError(record)
+                handler.handleError(_as_record(record))
         if not lines:
             return
         try:
             handler.stream.write("".join(lines))
             handler.flush()
         except Exception:  # noqa: BLE001 - e.g. stderr closed: reported, not fatal
-            handler.handleError(records[-1])
+            handler.handleError(last if last is not None else _as_record(records[-1]))
+
+
+def _as_record(item: logging.LogRecord | _Line) -> logging.LogRecord:
+    """A real record for ``handleError`` (which prints what failed)."""
+    if isinstance(item, logging.LogRecord):
+        return item
+    record = logging.LogRecord(item.name, item.levelno, __file__, 0, item.msg, None, None)
+    record.fields = item.fields
+    return record
 
 
 def setup_logging(
@@ -171,7 +217,7 @@ def setup_logging(
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    records: queue.SimpleQueue[logging.LogRecord | _Line | None] = queue.SimpleQueue()
     writer = LogWriter(records, handler)
     enqueue = _Enqueue(records)
     for name in ("mailcore", "asyncio"):
@@ -196,7 +242,7 @@ class EventLog:
             self._emit(logging.INFO, f"{protocol} {event}", data)
 
     def message(self, record: MessageRecord) -> None:
-        """``PROTOCOL message queue_id=... from=... to=... size=... result=... time=...``."""
+        """``PROTOCOL message queue_id=... from=... to=... size=... result=... delay=...``."""
         level = logging.INFO if record.result != "failed" else logging.WARNING
         if self.logger.isEnabledFor(level):
             data = {
@@ -209,11 +255,25 @@ class EventLog:
                 "size": record.size,
                 "result": record.result,
                 "reply": record.reply,
-                "time": round(record.seconds, 4),
+                # Not "time": that is every JSON line's timestamp.
+                "delay": round(record.seconds, 4),
             }
             self._emit(level, f"{record.protocol} message", data)
 
     def _emit(self, level: int, msg: str, fields: dict[str, object]) -> None:
+        logger = self.logger
+        handlers = logger.handlers
+        if (
+            len(handlers) == 1
+            and type(handlers[0]) is _Enqueue
+            and level >= handlers[0].level
+            and not logger.filters
+            and not handlers[0].filters
+        ):
+            # The log of setup_logging(): hand the fields to its writer
+            # thread as they are; it formats them as it formats records.
+            handlers[0].queue.put_nowait(_Line(time.time(), level, logger.name, msg, fields))
+            return
         # makeRecord + handle skips Logger._log's stack walk (findCaller),
         # which costs more than the rest of a line: the caller is always here.
         record = self.logger.makeRecord(

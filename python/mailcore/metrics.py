@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -20,6 +21,7 @@ from mailcore.smtp.local import MessageRecord
 __all__ = ["Metrics"]
 
 # Delivery latency from MAIL to the 250 (fsync included): sub-millisecond to minutes.
+_CHILDREN_MAX = 1024
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0)
 
 
@@ -63,28 +65,43 @@ class Metrics:
         )
         self._http: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+        # labels() validates and locks on every call; a message costs five of
+        # them, so the children are kept here (a bounded set: protocols,
+        # results and reply codes).
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = metric.labels(*labels)
+            if len(self._children) < _CHILDREN_MAX:
+                self._children[key] = child
+        return child
 
     def session_event(self, protocol: str, event: str, peer: str, **fields: object) -> None:
         """Count connections, open sessions, refusals and failed logins."""
+        child = self._child
         if event == "connect":
-            self.connections.labels(protocol).inc()
-            self.sessions.labels(protocol).inc()
+            child(self.connections, protocol).inc()
+            child(self.sessions, protocol).inc()
         elif event == "disconnect":
-            self.sessions.labels(protocol).dec()
+            child(self.sessions, protocol).dec()
         elif event == "reject":
-            self.refused.labels(protocol, str(fields.get("reply", "refused"))).inc()
+            child(self.refused, protocol, str(fields.get("reply", "refused"))).inc()
         elif event == "auth-failed":
-            self.auth_failures.labels(protocol).inc()
+            child(self.auth_failures, protocol).inc()
 
     def message(self, record: MessageRecord) -> None:
         """Count the message and time it."""
+        child = self._child
         if record.result == "failed":
-            self.refused.labels(record.protocol, record.reply).inc()
+            child(self.refused, record.protocol, record.reply).inc()
         else:
-            self.accepted.labels(record.protocol).inc()
+            child(self.accepted, record.protocol).inc()
             for part in record.result.split("+"):
-                self.delivered.labels(part).inc()
-        self.latency.labels(record.protocol).observe(record.seconds)
+                child(self.delivered, part).inc()
+        child(self.latency, record.protocol).observe(record.seconds)
 
     def track_queue(self, size: Callable[[], float]) -> None:
         """Read the queue size from ``size()`` at every scrape."""

@@ -94,7 +94,7 @@ def test_submit_read_restart(tmp_path: Path) -> None:
             queue_id = reply.split()[-1].decode()
         line = server.wait_log(queue_id)
         assert "from=<someone@remote.example>" in line and "to=<ANN@localhost>" in line
-        assert "result=delivered" in line and "size=" in line and "time=" in line
+        assert "result=delivered" in line and "size=" in line and "delay=" in line
 
         # POP3 over implicit TLS: the seed's USER/PASS/STAT/TOP session.
         pop = poplib.POP3_SSL("localhost", ports["pop3s"], context=ctx)
@@ -206,7 +206,7 @@ def test_json_logs_and_metrics(tmp_path: Path) -> None:
         message = next(r for r in records if r.get("event") == "message")
         assert message["to"] == "<ann@localhost>" and message["from"] == "<a@remote.example>"
         assert message["result"] == "delivered" and message["reply"] == "250 2.0.0"
-        assert message["size"] > 0 and message["time"] >= 0 and len(message["queue_id"]) == 12
+        assert message["size"] > 0 and message["delay"] >= 0 and len(message["queue_id"]) == 12
         assert {"connect", "disconnect", "reject"} <= {r.get("event") for r in records}
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
             text = r.read().decode()

@@ -28,13 +28,28 @@ def test_envelope_records_dsn_parameters() -> None:
 def test_envelope_spills_large_bodies_to_a_file() -> None:
     env = Envelope(spool_threshold=1000)
     env.write(b"a" * 600)
-    assert env._spool is not None
-    assert not getattr(env._spool, "_rolled", True)  # still in memory
+    assert env._spool is None  # still in memory
     env.write(b"b" * 600)
-    assert getattr(env._spool, "_rolled", False)  # now a temporary file
+    assert env._spool is not None and env._spool.fileno() >= 0  # now a temporary file
     assert env.content == b"a" * 600 + b"b" * 600
     assert env.size == 1200
     assert env.open().read(3) == b"aaa"
+    env.write(b"c")  # after open(): appended, not written over the start
+    assert env.content == b"a" * 600 + b"b" * 600 + b"c"
+    env.discard()
+    assert env.content == b"" and env.size == 0
+
+
+def test_envelope_small_body_in_memory() -> None:
+    env = Envelope()
+    for part in (b"Subject: x\r\n", bytearray(b"\r\n"), memoryview(b"body\r\n")):
+        env.write(part)  # type: ignore[arg-type]
+    assert env.content == b"Subject: x\r\n\r\nbody\r\n"
+    assert type(env.content) is bytes and env.size == 20
+    fh = env.open()
+    assert fh.read() == env.content
+    env.write(b"more")
+    assert env.content.endswith(b"body\r\nmore") and env.size == 24
     env.discard()
     assert env.content == b"" and env.size == 0
 

@@ -17,6 +17,7 @@ handler object unchanged.
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 import tempfile
@@ -95,6 +96,8 @@ class Envelope:
     """DSN ENVID, xtext-decoded."""
     spool_threshold: int = 1024 * 1024
     """Bodies larger than this are kept in a temporary file, not in memory."""
+    _chunks: list[bytes] = field(default_factory=list, repr=False)
+    """The body while it is in memory (no file object for the usual small message)."""
     _spool: IO[bytes] | None = field(default=None, repr=False)
     _size: int = 0
 
@@ -111,7 +114,15 @@ class Envelope:
     def write(self, chunk: bytes) -> None:
         """Append body bytes."""
         if self._spool is None:
-            self._spool = tempfile.SpooledTemporaryFile(max_size=self.spool_threshold)  # noqa: SIM115
+            if self._size + len(chunk) <= self.spool_threshold:
+                self._chunks.append(bytes(chunk))
+                self._size += len(chunk)
+                return
+            # Past the threshold: everything so far goes to a temporary file.
+            self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - owned until discard()
+            self._spool.writelines(self._chunks)
+            self._chunks = []
+        self._spool.seek(0, 2)  # open() may have left it at the start
         self._spool.write(chunk)
         self._size += len(chunk)
 
@@ -119,7 +130,10 @@ class Envelope:
     def content(self) -> bytes:
         """The whole body (read back from the spool file if it was spilled)."""
         if self._spool is None:
-            return b""
+            chunks = self._chunks
+            if len(chunks) > 1:
+                self._chunks = chunks = [b"".join(chunks)]
+            return chunks[0] if chunks else b""
         self._spool.seek(0)
         data = self._spool.read()
         self._spool.seek(0, 2)
@@ -128,8 +142,8 @@ class Envelope:
     def open(self) -> IO[bytes]:
         """The body as a file positioned at its start (it stays owned by the envelope)."""
         if self._spool is None:
-            self.write(b"")
-        assert self._spool is not None  # set by write()
+            self._spool = io.BytesIO(b"".join(self._chunks))
+            self._chunks = []
         self._spool.seek(0)
         return self._spool
 
@@ -138,6 +152,7 @@ class Envelope:
         if self._spool is not None:
             self._spool.close()
             self._spool = None
+        self._chunks = []
         self._size = 0
 
     def set_mail(self, address: str, params: Mapping[str, str | None]) -> None:
