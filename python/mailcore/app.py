@@ -142,6 +142,15 @@ class ObservedCredentials:
         return await self.accounts.cram_secret(username)
 
 
+def _loop_name() -> str:
+    """``uvloop`` or ``asyncio``: the event loop this process runs on."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return "none"
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
 # ------------------------------------------------------------------ starters
 
 
@@ -597,7 +606,7 @@ class MailServer:
         """What the server listens on and how to add a user."""
         lines = [
             f"mailcore serve: data in {self.data_dir}, "
-            f"local domains {', '.join(self.config.domains)}"
+            f"local domains {', '.join(self.config.domains)}, event loop {_loop_name()}"
         ]
         for r in self.running:
             lines.append(f"  {r.listener.protocol:<11} {r.listener.address}:{r.port:<6} {r.note}")

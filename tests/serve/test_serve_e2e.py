@@ -13,6 +13,7 @@ import socket
 import ssl
 import urllib.request
 from email.message import EmailMessage
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -51,15 +52,19 @@ def _add_user(config: Path, address: str, password: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_submit_read_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])
+def test_submit_read_restart(tmp_path: Path, loop: str) -> None:
+    """The whole round trip, on the default event loop (uvloop when installed) and on asyncio's."""
     data = tmp_path / "data"
     config = tmp_path / "mailcore.toml"
     write_config(config, data, LISTENERS)
-    server = Serve("--config", str(config))
+    server = Serve("--config", str(config), "--event-loop", loop)
     try:
         ports = server.wait_ready()
         assert {"smtp", "submission", "pop3", "pop3s"} <= set(ports)
         summary = "".join(server.stdout)
+        expected = "uvloop" if loop == "auto" and find_spec("uvloop") else "asyncio"
+        assert f", event loop {expected}\n" in summary
         assert f"mailcore user add you@localhost --data {data}" in summary
         assert oct((data / "tls-key.pem").stat().st_mode & 0o777) == "0o600"
         assert oct(data.stat().st_mode & 0o777) == "0o700"
@@ -143,7 +148,7 @@ def test_submit_read_restart(tmp_path: Path) -> None:
         server.kill()
 
     # Start again on the same data: the messages (and the deletion) are still there.
-    server = Serve("--config", str(config))
+    server = Serve("--config", str(config), "--event-loop", loop)
     try:
         ports = server.wait_ready()
         pop = poplib.POP3_SSL("localhost", ports["pop3s"], context=_tls(data))
