@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mailcore.logs import EventLog, setup_logging
+from mailcore.logs import EventLog, _only_enqueue, setup_logging
 from mailcore.smtp.local import MessageRecord
 
 RECORD = MessageRecord(
@@ -46,6 +46,8 @@ def test_text_lines_in_order() -> None:
     out = io.StringIO()
     writer = setup_logging("text", "info", stream=out)
     events = EventLog()
+    # Event lines go straight to the writer's queue, without a LogRecord.
+    assert _only_enqueue(events.logger) is not None
     events.session_event("smtp", "connect", "127.0.0.1:40312")
     events.message(RECORD)
     logging.getLogger("mailcore.app").warning("disk %s", "full")
@@ -111,6 +113,7 @@ def test_event_level_and_extra_handlers_respected() -> None:
     extra = logging.Handler()
     extra.emit = seen.append  # type: ignore[method-assign, assignment]
     logging.getLogger("mailcore").addHandler(extra)
+    assert _only_enqueue(events.logger) is None
     events.message(MessageRecord("smtp", "R", "p", "", (), 0, "failed", "451 4.3.0", 0.1))
     writer.stop()
     lines = out.getvalue().splitlines()

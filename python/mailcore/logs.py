@@ -229,6 +229,23 @@ def setup_logging(
     return writer
 
 
+def _only_enqueue(logger: logging.Logger) -> _Enqueue | None:
+    """setup_logging()'s handler, when it is the only one ``logger``'s records reach unfiltered."""
+    found: _Enqueue | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if found is not None or type(handler) is not _Enqueue or handler.filters:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    return found
+
+
 class EventLog:
     """Writes session events and message records as log lines."""
 
@@ -262,17 +279,11 @@ class EventLog:
 
     def _emit(self, level: int, msg: str, fields: dict[str, object]) -> None:
         logger = self.logger
-        handlers = logger.handlers
-        if (
-            len(handlers) == 1
-            and type(handlers[0]) is _Enqueue
-            and level >= handlers[0].level
-            and not logger.filters
-            and not handlers[0].filters
-        ):
+        direct = _only_enqueue(logger)
+        if direct is not None and level >= direct.level:
             # The log of setup_logging(): hand the fields to its writer
             # thread as they are; it formats them as it formats records.
-            handlers[0].queue.put_nowait(_Line(time.time(), level, logger.name, msg, fields))
+            direct.queue.put_nowait(_Line(time.time(), level, logger.name, msg, fields))
             return
         # makeRecord + handle skips Logger._log's stack walk (findCaller),
         # which costs more than the rest of a line: the caller is always here.

@@ -79,7 +79,7 @@ def normalize_address(address: str) -> str:
     """Lower-case the whole address (lookups are case-insensitive, as in Postfix)."""
     text = address.strip().strip("<>").lower()
     local, at, domain = text.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in text):
+    if not at or not local or not domain or len(text.split(None, 1)) != 1:
         raise AccountError(f"not an address: {address!r}")
     return text
 

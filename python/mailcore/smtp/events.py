@@ -41,6 +41,8 @@ __all__ = [
 class Signal(enum.Enum):
     """Results of ``next_event()`` that are not events."""
 
+    __hash__ = object.__hash__  # identity: members are singletons (C, not hash(name))
+
     NEED_DATA = enum.auto()
     """Every received byte is used up: call ``receive_data()``."""
     PAUSED = enum.auto()

@@ -116,6 +116,8 @@ def received_header(
 
 
 class _Awaiting(enum.Enum):
+    __hash__ = object.__hash__  # identity: members are singletons (C, not hash(name))
+
     EHLO = enum.auto()
     MAIL = enum.auto()
     RCPT = enum.auto()

@@ -16,6 +16,10 @@ __all__ = ["ALLOWED", "TRANSITIONS", "Input", "State"]
 class State(enum.Enum):
     """Where the server is in the session."""
 
+    # Members are singletons: identity hashing (C) instead of Enum's hash(name)
+    # (Python), for the transition table and state sets looked up per command.
+    __hash__ = object.__hash__
+
     GREETING = enum.auto()
     """Waiting for the adapter's greeting (``send()``)."""
     REFUSED = enum.auto()
@@ -46,6 +50,8 @@ class State(enum.Enum):
 
 class Input(enum.Enum):
     """What moves the machine from one state to another."""
+
+    __hash__ = object.__hash__  # as State's
 
     GREETED = enum.auto()
     GREETING_REFUSED = enum.auto()
