@@ -23,7 +23,7 @@ import secrets
 import socket
 import ssl
 import types
-from collections.abc import Awaitable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from datetime import datetime, timezone
 from typing import Any, cast
 
@@ -471,64 +471,101 @@ class _SMTPSession(asyncio.Protocol):
 
     async def _dispatch(self, event: Event) -> bool:
         """Handle one event; False ends the session."""
-        conn, session, handler = self.conn, self.session, self.server.handler
-        assert conn is not None and session is not None
-        envelope = self.envelope
-        if isinstance(event, BodyChunk):
-            if not self._body_failed:
-                try:
-                    await handler.handle_DATA_chunk(session, envelope, event.data)
-                except Exception:  # noqa: BLE001 - answered with 451 at the end of the body
-                    self._body_failed = True
-        elif isinstance(event, MailFrom):
-            if self.server.require_auth and session.authenticated is None:
-                conn.send(R.AUTH_REQUIRED)
-                return True
-            hook = handler.handle_MAIL(session, envelope, event.address, event.params)
-            reply = await self._hook(hook)
-            if reply.code == 250:
-                envelope.set_mail(event.address, event.params)
-            conn.send(reply)
-        elif isinstance(event, RcptTo):
-            hook = handler.handle_RCPT(session, envelope, event.address, event.params)
-            reply = await self._hook(hook)
-            if reply.code in (250, 251):
-                envelope.add_recipient(event.address, event.params)
-            conn.send(reply)
-        elif isinstance(event, BodyStart):
-            self._body_failed = False
+        # One dict lookup instead of a chain of isinstance() checks: this
+        # runs for every command of every session.
+        return await _ON_EVENT[type(event)](self, event)
+
+    async def _on_body_chunk(self, event: BodyChunk) -> bool:
+        session = self.session
+        assert session is not None
+        if not self._body_failed:
             try:
-                await handler.handle_DATA_start(session, envelope)
-                await handler.handle_DATA_chunk(session, envelope, self._received())
-            except Exception:  # noqa: BLE001 - see BodyChunk
+                await self.server.handler.handle_DATA_chunk(session, self.envelope, event.data)
+            except Exception:  # noqa: BLE001 - answered with 451 at the end of the body
                 self._body_failed = True
-        elif isinstance(event, MessageEnd):
-            await self._message_end(event)
-        elif isinstance(event, Ehlo):
-            reply = await self._hook(handler.handle_EHLO(session, event.hostname))
-            if reply.code == 250:
-                session.host_name = event.hostname
-                session.extended = event.extended
-                self._new_envelope()
-            conn.send(reply)
-        elif isinstance(event, MessageAborted):
-            await handler.handle_DATA_abort(session, envelope, event.reply)
-            self._new_envelope()
-        elif isinstance(event, Reset):
-            self._new_envelope()
-            await handler.handle_RSET(session)
-        elif isinstance(event, StartTLS):
-            return await self._start_tls()
-        elif isinstance(event, AuthPassword):
-            await self._check_password(event)
-        elif isinstance(event, AuthScramSecrets):
-            await self._scram_secrets(event)
-        elif isinstance(event, Authenticated):
-            session.authenticated = event.account
-            await handler.handle_AUTH(session, event.account)
-        elif isinstance(event, Close | ConnectionClosed):
-            return False
         return True
+
+    async def _on_mail(self, event: MailFrom) -> bool:
+        conn, session, envelope = self.conn, self.session, self.envelope
+        assert conn is not None and session is not None
+        if self.server.require_auth and session.authenticated is None:
+            conn.send(R.AUTH_REQUIRED)
+            return True
+        hook = self.server.handler.handle_MAIL(session, envelope, event.address, event.params)
+        reply = await self._hook(hook)
+        if reply.code == 250:
+            envelope.set_mail(event.address, event.params)
+        conn.send(reply)
+        return True
+
+    async def _on_rcpt(self, event: RcptTo) -> bool:
+        conn, session, envelope = self.conn, self.session, self.envelope
+        assert conn is not None and session is not None
+        hook = self.server.handler.handle_RCPT(session, envelope, event.address, event.params)
+        reply = await self._hook(hook)
+        if reply.code in (250, 251):
+            envelope.add_recipient(event.address, event.params)
+        conn.send(reply)
+        return True
+
+    async def _on_body_start(self, event: BodyStart) -> bool:
+        session, handler = self.session, self.server.handler
+        assert session is not None
+        self._body_failed = False
+        try:
+            await handler.handle_DATA_start(session, self.envelope)
+            await handler.handle_DATA_chunk(session, self.envelope, self._received())
+        except Exception:  # noqa: BLE001 - see _on_body_chunk
+            self._body_failed = True
+        return True
+
+    async def _on_message_end(self, event: MessageEnd) -> bool:
+        await self._message_end(event)
+        return True
+
+    async def _on_ehlo(self, event: Ehlo) -> bool:
+        conn, session = self.conn, self.session
+        assert conn is not None and session is not None
+        reply = await self._hook(self.server.handler.handle_EHLO(session, event.hostname))
+        if reply.code == 250:
+            session.host_name = event.hostname
+            session.extended = event.extended
+            self._new_envelope()
+        conn.send(reply)
+        return True
+
+    async def _on_aborted(self, event: MessageAborted) -> bool:
+        assert self.session is not None
+        await self.server.handler.handle_DATA_abort(self.session, self.envelope, event.reply)
+        self._new_envelope()
+        return True
+
+    async def _on_reset(self, event: Reset) -> bool:
+        assert self.session is not None
+        self._new_envelope()
+        await self.server.handler.handle_RSET(self.session)
+        return True
+
+    async def _on_starttls(self, event: StartTLS) -> bool:
+        return await self._start_tls()
+
+    async def _on_auth_password(self, event: AuthPassword) -> bool:
+        await self._check_password(event)
+        return True
+
+    async def _on_scram_secrets(self, event: AuthScramSecrets) -> bool:
+        await self._scram_secrets(event)
+        return True
+
+    async def _on_authenticated(self, event: Authenticated) -> bool:
+        session = self.session
+        assert session is not None
+        session.authenticated = event.account
+        await self.server.handler.handle_AUTH(session, event.account)
+        return True
+
+    async def _on_close(self, event: Close | ConnectionClosed) -> bool:
+        return False
 
     async def _hook(self, coro: Any) -> Reply:
         try:
@@ -636,3 +673,22 @@ class _SMTPSession(asyncio.Protocol):
             conn.auth_unavailable()
             return
         conn.auth_scram_secrets(found)
+
+
+_ON_EVENT: dict[type, Callable[[_SMTPSession, Any], Awaitable[bool]]] = {
+    BodyChunk: _SMTPSession._on_body_chunk,
+    MailFrom: _SMTPSession._on_mail,
+    RcptTo: _SMTPSession._on_rcpt,
+    BodyStart: _SMTPSession._on_body_start,
+    MessageEnd: _SMTPSession._on_message_end,
+    Ehlo: _SMTPSession._on_ehlo,
+    MessageAborted: _SMTPSession._on_aborted,
+    Reset: _SMTPSession._on_reset,
+    StartTLS: _SMTPSession._on_starttls,
+    AuthPassword: _SMTPSession._on_auth_password,
+    AuthScramSecrets: _SMTPSession._on_scram_secrets,
+    Authenticated: _SMTPSession._on_authenticated,
+    Close: _SMTPSession._on_close,
+    ConnectionClosed: _SMTPSession._on_close,
+}
+"""Which method answers each event the machine emits."""
