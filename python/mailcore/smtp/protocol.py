@@ -392,6 +392,8 @@ class ServerConnection:
     # --------------------------------------------------------------- commands
 
     def _read_command(self) -> bool:
+        if not self._raw and not self._lines.buffered:
+            return False  # nothing new, nothing held: no line can come out
         got = self._lines.feed(self._take_raw(), 1)
         if not got:
             return False
