@@ -33,6 +33,8 @@ def test_serve_throughput_against_postfix(benchmark: BenchmarkFixture) -> None:
     names = [f"mailcore serve ({n} SMTP process{'es' if n > 1 else ''})" for n in (processes, 1)]
     assert [r.server for r in ours] == names[: 1 if processes == 1 else 2]
     assert all(r.messages == messages and r.seconds > 0 for r in results)
+    # One ratio per round, against the Postfix runs on either side of it.
+    assert all(len(r.ratios) == 1 and r.ratios[0] > 0 for r in ours) and not postfix.ratios
     table = serve.format_table(results)
     assert table.count("\n") == len(results) + 1
     benchmark.extra_info["table"] = table

@@ -14,7 +14,10 @@ Postfix answers 250 once the queue file is fsynced and delivers afterwards,
 so its run is over when the last message is in the Maildir.
 
 Both get a warm-up of a tenth of the messages first. Reported: messages per
-second, wall clock from the first connection to the last delivered message.
+second, wall clock from the first connection to the last delivered message
+(each server's best run), and each mailcore setting's ratio to Postfix as
+the median of its runs' ratios to the mean of the Postfix runs just before
+and after them (Postfix runs first and after every round).
 
 Then, for mailcore, the time until an IMAP client sitting in IDLE (RFC 2177)
 on the INBOX sees the last message: from the end of the smtp-source run (the
@@ -25,11 +28,13 @@ last 250) to the ``* N EXISTS`` that counts it. This needs the IMAP server
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,6 +75,8 @@ class ServeResult:
     seconds: float
     idle_ms: float | None = None
     """Milliseconds from the last 250 until an IMAP IDLE client saw the message."""
+    ratios: tuple[float, ...] = ()
+    """Each run's msg/s over the mean of the Postfix runs just before and after it."""
 
     @property
     def per_second(self) -> float:
@@ -372,13 +379,18 @@ def run(
 ) -> list[ServeResult]:
     """mailcore (asyncio, and uvloop when installed) and Postfix, in the same run.
 
-    With ``repeat`` > 1 the servers take turns ``repeat`` times and each keeps
-    its best run: on a shared machine, other jobs only ever slow a run down.
+    Postfix runs first and again after every round of mailcore runs, so each
+    mailcore run is compared with the mean of the Postfix runs on either
+    side of it (``ratios``): this machine's speed drifts by a third within
+    minutes, and a bracketed ratio cancels most of a drift that a best-of-N
+    comparison keeps. Each server also keeps its best msg/s over the
+    ``repeat`` rounds (other jobs only ever slow a run down).
     """
     loops = ["asyncio"]
     if uvloop if uvloop is not None else uvloop_available():
         loops.append("uvloop")
     best: dict[str, ServeResult] = {}
+    ratios: dict[str, list[float]] = {}
 
     def keep(result: ServeResult) -> None:
         key = f"{result.server}/{result.loop}"
@@ -393,34 +405,52 @@ def run(
     with tempfile.TemporaryDirectory(prefix="mailcore-bench-serve-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # Postfix's daemons must reach their run's directory
+
+        def postfix() -> ServeResult:
+            settle_disk(settle)
+            result = run_postfix(size, messages=messages, sessions=sessions, workdir=workdir)
+            keep(result)
+            return result
+
+        before = postfix()
         for _ in range(repeat):
+            round_: list[ServeResult] = []
             for loop in loops:
                 for processes in settings:
                     settle_disk(settle)
-                    keep(
-                        run_mailcore(
-                            size,
-                            messages=messages,
-                            sessions=sessions,
-                            loop=loop,
-                            workdir=workdir,
-                            processes=processes,
-                        )
+                    result = run_mailcore(
+                        size,
+                        messages=messages,
+                        sessions=sessions,
+                        loop=loop,
+                        workdir=workdir,
+                        processes=processes,
                     )
-            settle_disk(settle)
-            keep(run_postfix(size, messages=messages, sessions=sessions, workdir=workdir))
-    return list(best.values())
+                    keep(result)
+                    round_.append(result)
+            after = postfix()
+            reference = (before.per_second + after.per_second) / 2
+            for result in round_:
+                key = f"{result.server}/{result.loop}"
+                ratios.setdefault(key, []).append(result.per_second / reference)
+            before = after
+    ours = [
+        dataclasses.replace(r, ratios=tuple(ratios[key]))
+        for key, r in best.items()
+        if key in ratios
+    ]
+    return ours + [r for key, r in best.items() if key not in ratios]  # Postfix last
 
 
 def format_table(results: Sequence[ServeResult]) -> str:
-    """Markdown table with each row's ratio to Postfix."""
+    """Markdown table: best msg/s, and the median (range) of the bracketed ratios to Postfix."""
     base = next((r.per_second for r in results if r.server.startswith("postfix")), None)
     lines = [
-        "| server | loop | size | messages | sessions | msg/s | vs Postfix | IDLE sees last |",
+        "| server | loop | size | messages | sessions | best msg/s | vs Postfix | IDLE sees last |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        ratio = f"{r.per_second / base:.2f}x" if base else "-"
+        ratio = _ratio_text(r, base)
         if r.idle_ms is not None:
             idle = f"{r.idle_ms:,.1f} ms"
         elif r.server.startswith("mailcore"):
@@ -432,3 +462,15 @@ def format_table(results: Sequence[ServeResult]) -> str:
             f"| {r.per_second:,.0f} | {ratio} | {idle} |"
         )
     return "\n".join(lines)
+
+
+def _ratio_text(result: ServeResult, postfix: float | None) -> str:
+    """Median of the bracketed ratios (and their range); else best over best."""
+    if result.ratios:
+        text = f"{statistics.median(result.ratios):.2f}x"
+        if len(result.ratios) > 1:
+            text += f" ({min(result.ratios):.2f}-{max(result.ratios):.2f})"
+        return text
+    if postfix:
+        return f"{result.per_second / postfix:.2f}x"
+    return "-"
