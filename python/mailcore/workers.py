@@ -90,15 +90,37 @@ async def _read_frame(reader: asyncio.StreamReader) -> list[tuple[Any, ...]]:
     return messages
 
 
+#: Bytes a worker lets wait for a main process that does not read (stopped,
+#: or far behind) before it drops log events and message records: memory
+#: stays bounded. Relay calls are never dropped (each one holds an SMTP
+#: session, so they are bounded by the connection limit). The main process
+#: logs how many were dropped once it reads again.
+EVENT_BACKLOG = 4 * 1024 * 1024
+
+
 class _Sender:
     """Messages to the other side, gathered into one frame per event-loop turn."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, backlog: int = EVENT_BACKLOG) -> None:
         self.writer = writer
+        self.backlog = backlog
+        #: Droppable messages dropped since the backlog last had room.
+        self.dropped = 0
         self._pending: list[tuple[Any, ...]] = []
         self._loop = asyncio.get_running_loop()
 
-    def send(self, message: tuple[Any, ...]) -> None:
+    def send(self, message: tuple[Any, ...], *, droppable: bool = False) -> None:
+        if self.dropped or droppable:
+            full = self.writer.transport.get_write_buffer_size() >= self.backlog
+            if droppable and full:
+                self.dropped += 1
+                return
+            if self.dropped and not full:
+                self._queue(("dropped", self.dropped))
+                self.dropped = 0
+        self._queue(message)
+
+    def _queue(self, message: tuple[Any, ...]) -> None:
         if not self._pending:
             self._loop.call_soon(self._flush)
         self._pending.append(message)
@@ -123,9 +145,13 @@ class WorkerLink:
         #: Set when the main process is gone (or the link broke).
         self.closed = asyncio.Event()
 
-    def send(self, message: tuple[Any, ...]) -> None:
-        """Queue one message for the main process."""
-        self._sender.send(message)
+    def send(self, message: tuple[Any, ...], *, droppable: bool = False) -> None:
+        """Queue one message for the main process.
+
+        ``droppable`` (log events, message records): dropped, and counted,
+        while more than ``EVENT_BACKLOG`` bytes wait for the main process.
+        """
+        self._sender.send(message, droppable=droppable)
 
     async def enqueue(self, envelope: Envelope, data: bytes) -> str:
         """Have the main process queue ``data`` for relaying; its queue id once durable."""
@@ -181,11 +207,11 @@ class WorkerMonitor:
 
     def session_event(self, protocol: str, event: str, peer: str, **fields: object) -> None:
         """Forward; the main process logs and counts."""
-        self.link.send(("event", protocol, event, peer, fields))
+        self.link.send(("event", protocol, event, peer, fields), droppable=True)
 
     def message(self, record: MessageRecord) -> None:
         """Forward; the main process logs, counts and wakes its change feed."""
-        self.link.send(("message", record))
+        self.link.send(("message", record), droppable=True)
 
     def connections(self, protocol: str) -> ConnectionHook:
         """A connection hook forwarding connects and disconnects."""
@@ -385,6 +411,13 @@ class WorkerPool:
             monitor.message(record)
             if record.result.startswith("delivered"):
                 self.app.store.poke()
+        elif kind == "dropped":
+            pid = worker.process.pid if worker.process is not None else 0
+            log.warning(
+                "smtp worker %d dropped %d log events while this process was not reading",
+                pid,
+                message[1],
+            )
         elif kind == "enqueue":
             _kind, call, fields, data = message
             job = asyncio.create_task(self._enqueue(sender, call, fields, data))

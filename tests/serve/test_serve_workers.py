@@ -326,3 +326,52 @@ def test_flag_overrides_the_file(tmp_path: Path) -> None:
         assert server.stop() == 0
     finally:
         server.kill()
+
+
+async def test_worker_events_bounded_while_main_does_not_read() -> None:
+    """A main process that stops reading costs a worker bounded memory, never a relay call."""
+    import asyncio
+    import socket
+
+    from mailcore.workers import _read_frame, _Sender
+
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    _reader, writer = await asyncio.open_connection(sock=ours)
+    reader, main_writer = await asyncio.open_connection(sock=theirs)
+    sender = _Sender(writer, backlog=64 * 1024)
+
+    def record(i: int) -> tuple[object, ...]:
+        return ("event", "smtp", "connect", f"127.0.0.1:{i}", {"pad": f"{i}" + "x" * 200})
+
+    for i in range(5000):  # about 1.2 MB of events; the main side stops reading
+        sender.send(record(i), droppable=True)
+        if i % 50 == 0:
+            await asyncio.sleep(0)  # one frame per loop turn, as in a busy worker
+    sender.send(("enqueue", 1, (), b"relayed"))  # never dropped
+    await asyncio.sleep(0)
+    assert sender.dropped > 0
+    buffered = writer.transport.get_write_buffer_size()
+    assert buffered < 64 * 1024 + 60 * 300, buffered  # the backlog and one turn's frame
+    # The main process reads again: everything kept arrives in order, the
+    # relay call included, then the count of what was dropped.
+    got: list[tuple[object, ...]] = []
+    while not any(m[0] == "enqueue" for m in got):
+        got += await asyncio.wait_for(_read_frame(reader), 5)
+    kept = sum(1 for m in got if m[0] == "event")
+    sender.send(record(5000), droppable=True)
+    for _ in range(50):
+        if not writer.transport.get_write_buffer_size():
+            break
+        await asyncio.sleep(0.01)
+    sender.send(record(5001), droppable=True)
+    tail: list[tuple[object, ...]] = []
+    while not any(m[0] == "dropped" for m in tail):
+        tail += await asyncio.wait_for(_read_frame(reader), 5)
+    dropped = next(m for m in tail if m[0] == "dropped")
+    # Every event was either delivered or counted as dropped.
+    assert kept + sum(1 for m in tail if m[0] == "event") + int(dropped[1]) == 5002  # type: ignore[call-overload]
+    assert tail[-1][0] == "event" and tail[-1][3] == "127.0.0.1:5001"
+    writer.close()
+    main_writer.close()
