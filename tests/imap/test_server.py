@@ -294,6 +294,28 @@ async def test_list_recursivematch_reports_subscribed_descendants(srv: Running) 
     assert out == b"l BAD RECURSIVEMATCH needs another selection option\r\n"
 
 
+async def test_deleted_subscribed_mailbox_listed_as_nonexistent(srv: Running) -> None:
+    # RFC 3501 6.3.6 / RFC 9051 6.3.9: DELETE does not unsubscribe; RFC 5258 3.4's example.
+    w = await login(srv, select=None)
+    assert (await w.cmd(b"c CREATE Fruit/Peach")).endswith(b"OK CREATE completed\r\n")
+    assert (await w.cmd(b"s SUBSCRIBE Fruit/Peach")).endswith(b"OK SUBSCRIBE completed\r\n")
+    assert (await w.cmd(b"d DELETE Fruit/Peach")).endswith(b"OK DELETE completed\r\n")
+    out = await w.cmd(b'l LIST (SUBSCRIBED) "" "Fruit/*" RETURN (STATUS (MESSAGES))')
+    assert out == (
+        b'* LIST (\\NonExistent \\Subscribed) "/" "Fruit/Peach"\r\nl OK LIST completed\r\n'
+    )
+    out = await w.cmd(b'l LIST (SUBSCRIBED RECURSIVEMATCH) "" "Fruit/%"')
+    assert b'* LIST (\\NonExistent \\Subscribed) "/" "Fruit/Peach"\r\n' in out
+    assert await w.cmd(b'l LIST "" "Fruit/*"') == b"l OK LIST completed\r\n"
+    assert await w.cmd(b'l LSUB "" "Fruit/*"') == (
+        b'* LSUB () "/" "Fruit/Peach"\r\nl OK LSUB completed\r\n'
+    )
+    assert (await w.cmd(b"x SELECT Fruit/Peach")).startswith(b"x NO")
+    out = await w.cmd(b"u UNSUBSCRIBE Fruit/Peach")
+    assert out.endswith(b"u OK UNSUBSCRIBE completed\r\n")
+    assert await w.cmd(b'l LSUB "" "Fruit/*"') == b"l OK LSUB completed\r\n"
+
+
 async def _expect_searches(w: Wire, cases: dict[bytes, bytes]) -> None:
     """Each query's first response line (literal continuations left out) is as given."""
     for query, expected in cases.items():

@@ -218,6 +218,47 @@ async def test_list_patterns_and_subscriptions(store: MaildirStore) -> None:
     assert "a/b" in subscribed and "Junk" not in subscribed and "a" not in subscribed
 
 
+async def test_deleted_mailbox_stays_subscribed(store: MaildirStore) -> None:
+    # RFC 3501 6.3.6: the server does not take a name off the subscription
+    # list by itself; LIST (SUBSCRIBED) shows it as \NonExistent.
+    await store.create_mailbox(ACC, "Fruit/Peach")
+    await store.create_mailbox(ACC, "Fruit/Pear")
+    await store.set_subscribed(ACC, "Fruit/Peach", True)
+    await store.delete_mailbox(ACC, "Fruit/Peach")
+    await store.delete_mailbox(ACC, "Fruit/Pear")  # not subscribed: gone for good
+    subscribed = {
+        b.name: b for b in await store.list_mailboxes(ACC, "", "Fruit/*", subscribed=True)
+    }
+    assert list(subscribed) == ["Fruit/Peach"]
+    assert subscribed["Fruit/Peach"].attributes == frozenset({"\\NonExistent"})
+    assert subscribed["Fruit/Peach"].subscribed
+    # Not a mailbox: plain LIST does not show it, STATUS does not find it.
+    assert [b.name for b in await store.list_mailboxes(ACC, "", "Fruit/*")] == []
+    with pytest.raises(MailboxNotFound):
+        await store.status(ACC, "Fruit/Peach")
+    # Created again under the same name: subscribed, a real mailbox.
+    await store.create_mailbox(ACC, "Fruit/Peach")
+    again = await store.list_mailboxes(ACC, "", "Fruit/Peach", subscribed=True)
+    assert [(b.name, b.attributes) for b in again] == [
+        ("Fruit/Peach", frozenset({"\\HasNoChildren"}))
+    ]
+    # Deleted once more and unsubscribed by name: off the list.
+    await store.delete_mailbox(ACC, "Fruit/Peach")
+    await store.set_subscribed(ACC, "Fruit/Peach", True)  # already on it: no change
+    await store.set_subscribed(ACC, "Fruit/Peach", False)
+    assert await store.list_mailboxes(ACC, "", "Fruit/*", subscribed=True) == []
+    with pytest.raises(MailboxNotFound):
+        await store.set_subscribed(ACC, "Fruit/Peach", False)
+    # A rename onto a subscribed name without a mailbox takes the subscription.
+    await store.create_mailbox(ACC, "Kiwi")
+    await store.set_subscribed(ACC, "Kiwi", True)
+    await store.delete_mailbox(ACC, "Kiwi")
+    await store.create_mailbox(ACC, "Lime")
+    await store.rename_mailbox(ACC, "Lime", "Kiwi")
+    kiwi = await store.list_mailboxes(ACC, "", "Kiwi", subscribed=True)
+    assert [(b.name, b.attributes) for b in kiwi] == [("Kiwi", frozenset({"\\HasNoChildren"}))]
+
+
 def test_match_pattern_table() -> None:
     cases = [
         ("", "*", "x/y/z", True),

@@ -329,12 +329,23 @@ class Commands:
                 if not any(r.match(info.name) for r in regexes)
             ]
         for pat in patterns:
-            for info in await self.store.list_mailboxes(
+            infos = await self.store.list_mailboxes(
                 self.account,
                 reference,
                 pat,
                 subscribed=subscribed_only and not hidden_subscribed,
-            ):
+            )
+            if hidden_subscribed:
+                # That listing covered every existing mailbox; the subscribed
+                # names without one (\NonExistent) come from the subscribed listing.
+                infos += [
+                    info
+                    for info in await self.store.list_mailboxes(
+                        self.account, reference, pat, subscribed=True
+                    )
+                    if "\\NonExistent" in info.attributes
+                ]
+            for info in infos:
                 if info.name in seen:
                     continue
                 prefix = info.name + DELIMITER
@@ -355,7 +366,7 @@ class Commands:
                 if childinfo:
                     line += b' ("CHILDINFO" ("SUBSCRIBED"))'
                 out.append(line + b"\r\n")
-                if "STATUS" in cmd.returns and "\\Noselect" not in attrs:
+                if "STATUS" in cmd.returns and not attrs & {"\\Noselect", "\\NonExistent"}:
                     out.append(await self.status_line(info.name, cmd.status_items))
         self.conn.send(b"".join(out))
         return "LIST completed"

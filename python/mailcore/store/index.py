@@ -72,6 +72,14 @@ CREATE TABLE IF NOT EXISTS messages(
     cache TEXT NOT NULL,
     PRIMARY KEY(mailbox, uid)
 ) WITHOUT ROWID;
+-- Names on the subscription list whose mailbox was deleted: a server does
+-- not take a name off the list by itself (RFC 3501 6.3.6, RFC 9051 6.3.9).
+-- A mailbox created (or renamed) under such a name is subscribed again.
+CREATE TABLE IF NOT EXISTS orphan_subscriptions(
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY(account, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changes(
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     mailbox INTEGER NOT NULL,

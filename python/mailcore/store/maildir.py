@@ -252,7 +252,12 @@ class MaildirStore(Store):
         self, account: str, reference: str = "", pattern: str = "*", *, subscribed: bool = False
     ) -> list[MailboxInfo]:
         """LIST / LSUB with ``*`` and ``%``."""
-        rows = await self._read(lambda conn: ops.all_mailboxes(conn, account))
+
+        def query(conn: sqlite3.Connection) -> tuple[list[ops.MailboxRow], list[str]]:
+            orphans = ops.orphan_subscriptions(conn, account) if subscribed else []
+            return ops.all_mailboxes(conn, account), orphans
+
+        rows, orphans = await self._read(query)
         regex = match_pattern(reference, pattern)
         names = {row.name for row in rows}
         out = []
@@ -266,6 +271,12 @@ class MaildirStore(Store):
             if row.special:
                 attrs.add(row.special)
             out.append(MailboxInfo(row.name, frozenset(attrs), row.subscribed))
+        # Subscribed names whose mailbox was deleted (RFC 5258 3.4, RFC 9051 7.3.1).
+        out += [
+            MailboxInfo(name, frozenset({"\\NonExistent"}), True)
+            for name in orphans
+            if regex.match(name)
+        ]
         return out
 
     async def status(self, account: str, mailbox: str) -> MailboxStatus:

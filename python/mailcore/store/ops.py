@@ -225,6 +225,7 @@ def insert_mailbox(
 ) -> MailboxRow:
     """Create one mailbox's Maildir and row (no superiors, no existence check)."""
     conn = txn.conn
+    subscribed = _claim_subscription(conn, account, name) or subscribed
     d = layout.mailbox_dir(account, name)
     make_maildir(d)
     validity = uidvalidity if uidvalidity is not None else _new_uidvalidity(conn)
@@ -238,6 +239,24 @@ def insert_mailbox(
     )
     write_meta(row, sync=True)
     return row
+
+
+def _claim_subscription(conn: sqlite3.Connection, account: str, name: str) -> bool:
+    """Whether ``name`` stayed subscribed while it had no mailbox (it has one now)."""
+    cur = conn.execute(
+        "DELETE FROM orphan_subscriptions WHERE account=? AND name=?", (account, name)
+    )
+    return cur.rowcount > 0
+
+
+def orphan_subscriptions(conn: sqlite3.Connection, account: str) -> list[str]:
+    """Subscribed names that have no mailbox (deleted since), in order."""
+    return [
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT name FROM orphan_subscriptions WHERE account=? ORDER BY name", (account,)
+        )
+    ]
 
 
 def create_account(txn: Txn, layout: Layout, account: str) -> None:
@@ -257,6 +276,7 @@ def delete_account(txn: Txn, layout: Layout, account: str) -> None:
         conn.execute("DELETE FROM messages WHERE mailbox=?", (i,))
         conn.execute("DELETE FROM changes WHERE mailbox=?", (i,))
     conn.execute("DELETE FROM mailboxes WHERE account=?", (account,))
+    conn.execute("DELETE FROM orphan_subscriptions WHERE account=?", (account,))
     shutil.rmtree(layout.account_dir(account), ignore_errors=True)
 
 
@@ -314,6 +334,10 @@ def delete_mailbox(txn: Txn, account: str, name: str) -> None:
     _remove_messages(txn, row)
     conn.execute("DELETE FROM changes WHERE mailbox=?", (row.id,))
     conn.execute("DELETE FROM mailboxes WHERE id=?", (row.id,))
+    if row.subscribed:
+        # The name stays on the subscription list (LSUB, LIST (SUBSCRIBED)
+        # with \NonExistent) until the client unsubscribes it.
+        conn.execute("INSERT OR IGNORE INTO orphan_subscriptions VALUES (?,?)", (account, row.name))
     shutil.rmtree(row.dir, ignore_errors=True)
 
 
@@ -355,12 +379,31 @@ def rename_mailbox(txn: Txn, layout: Layout, account: str, old: str, new: str) -
         d = layout.mailbox_dir(account, name)
         os.rename(row.dir, d)
         conn.execute("UPDATE mailboxes SET name=?, dir=? WHERE id=?", (name, d, row.id))
+        if _claim_subscription(conn, account, name) and not row.subscribed:
+            conn.execute("UPDATE mailboxes SET subscribed=1 WHERE id=?", (row.id,))
+            write_meta(get_mailbox(conn, account, name, selectable=False))
     txn.sync_dirs.add(layout.account_dir(account))
 
 
 def set_subscribed(txn: Txn, account: str, name: str, subscribed: bool) -> None:
-    """SUBSCRIBE / UNSUBSCRIBE (and note it in the Maildir for reindex)."""
-    row = get_mailbox(txn.conn, account, name, selectable=False)
+    """SUBSCRIBE / UNSUBSCRIBE (and note it in the Maildir for reindex).
+
+    A name whose mailbox was deleted can still be unsubscribed (and
+    subscribing it again changes nothing); any other unknown name is
+    MailboxNotFound.
+    """
+    name = canonical_name(name)
+    try:
+        row = get_mailbox(txn.conn, account, name, selectable=False)
+    except MailboxNotFound:
+        orphan = txn.conn.execute(
+            "SELECT 1 FROM orphan_subscriptions WHERE account=? AND name=?", (account, name)
+        ).fetchone()
+        if orphan is None:
+            raise
+        if not subscribed:
+            _claim_subscription(txn.conn, account, name)
+        return
     txn.conn.execute("UPDATE mailboxes SET subscribed=? WHERE id=?", (int(subscribed), row.id))
     write_meta(get_mailbox(txn.conn, account, name, selectable=False))
 
