@@ -267,3 +267,43 @@ async def test_an_address_literal_of_this_server_is_local(tmp_path: Path) -> Non
         assert len(await store.messages("ann@example.org", "INBOX")) == 1
         assert len(await store.messages("ben@example.org", "INBOX")) == 1
     accounts.close()
+
+
+async def test_the_address_a_client_reached_is_an_own_literal(tmp_path: Path) -> None:
+    # Behind a wildcard listener (0.0.0.0, ::) the configuration names no
+    # address; the one the connection reached (its local address) is ours.
+    accounts = _accounts(tmp_path)
+    async with MaildirStore(tmp_path) as store:
+        handler = LocalDeliveryHandler(LocalDelivery(store, accounts), ["example.org"])
+        behind_wildcard = Session(
+            peer=("198.51.100.9", 40000), server_hostname="mx", local=("203.0.113.5", 25)
+        )
+        elsewhere = Session(peer=("198.51.100.9", 40001), server_hostname="mx")
+        env = Envelope()
+        rcpt = handler.handle_RCPT
+        assert (await rcpt(behind_wildcard, env, "ann@[203.0.113.5]", {})).code == 250
+        assert (await rcpt(behind_wildcard, env, "ann@[IPv6:::ffff:203.0.113.5]", {})).code == 250
+        assert (await rcpt(behind_wildcard, env, "ann@[203.0.113.6]", {})).code == 554
+        assert (await rcpt(elsewhere, env, "ann@[203.0.113.5]", {})).code == 554
+        # The server fills in the address each connection reached.
+        seen: list[Session] = []
+
+        class Spy(LocalDeliveryHandler):
+            async def handle_EHLO(self, session: Session, hostname: str) -> Reply:
+                seen.append(session)
+                return await super().handle_EHLO(session, hostname)
+
+        spy = Spy(LocalDelivery(store, accounts), ["example.org"])
+        async with SMTPServer(spy, hostname="mx.example.org") as server:
+            port = server.port
+            replies = await _talk(
+                port,
+                [
+                    b"EHLO client.example\r\n",
+                    b"MAIL FROM:<a@remote.example>\r\n",
+                    b"RCPT TO:<ann@[127.0.0.1]>\r\n",
+                ],
+            )
+        assert replies[3] == b"250 2.1.5 Recipient OK\r\n"
+        assert seen[0].local == ("127.0.0.1", port)
+    accounts.close()

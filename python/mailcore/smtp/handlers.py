@@ -62,6 +62,9 @@ class Session:
     """The account the client authenticated as, if any."""
     lmtp: bool = False
     """The session speaks LMTP."""
+    local: tuple[str, int] | None = None
+    """The server's address and port this connection reached (one of its own
+    addresses, also behind a wildcard listener)."""
 
 
 @dataclass

@@ -174,7 +174,7 @@ class LocalDeliveryHandler(Handler):
             weakref.finalize(envelope, self._txns.pop, key, None)
         return txn
 
-    def is_local(self, address: str) -> bool:
+    def is_local(self, address: str, session: Session | None = None) -> bool:
         """Whether ``address`` is in one of the local domains (or is a bare ``Postmaster``).
 
         A domain literal naming one of this server's addresses is local too.
@@ -182,16 +182,23 @@ class LocalDeliveryHandler(Handler):
         if "@" not in address:
             return address.lower() == "postmaster"
         domain = address.rpartition("@")[2].lower()
-        return domain in self.domains or self._own_literal(domain)
+        return domain in self.domains or self._own_literal(domain, session)
 
-    def _own_literal(self, domain: str) -> bool:
+    def _own_literal(self, domain: str, session: Session | None) -> bool:
         if not (domain.startswith("[") and domain.endswith("]")):
             return False
         text = domain[1:-1]
         if text.startswith("ipv6:"):
             text = text[5:]
         ip = _ip(text)
-        return ip is not None and ip in self.own_addresses
+        if ip is None:
+            return False
+        if ip in self.own_addresses:
+            return True
+        # The address the client reached is ours, whatever the listener was
+        # bound to (0.0.0.0 or :: included).
+        here = _ip(session.local[0]) if session is not None and session.local else None
+        return here is not None and here == ip
 
     def _canonical(self, address: str) -> str:
         """A bare Postmaster or ``user@[our address]`` as ``user@`` the first local domain."""
@@ -246,7 +253,7 @@ class LocalDeliveryHandler(Handler):
     ) -> Reply:
         """Local user or alias: 250; unknown local: 550 5.1.1; elsewhere: relay or 554 5.7.1."""
         txn = self._txn(envelope)
-        if self.is_local(address):
+        if self.is_local(address, session):
             account = self._local_account(self._canonical(address))
             if account is None:
                 self._event(session, "reject", rcpt=address, reply="550 5.1.1")
@@ -297,11 +304,13 @@ class LocalDeliveryHandler(Handler):
         reply = await self.handle_DATA_end(session, envelope)
         return [reply] * len(envelope.recipients)
 
-    def _remote_part(self, envelope: Envelope) -> Envelope:
+    def _remote_part(self, envelope: Envelope, session: Session) -> Envelope:
         """The same transaction with only the recipients outside the local domains."""
         remote = Envelope()
         remote.set_mail(envelope.mail_from or "", envelope.mail_params)
-        remote.recipients = [r for r in envelope.recipients if not self.is_local(r.address)]
+        remote.recipients = [
+            r for r in envelope.recipients if not self.is_local(r.address, session)
+        ]
         return remote
 
     async def _deliver(self, session: Session, envelope: Envelope) -> Reply:
@@ -319,7 +328,7 @@ class LocalDeliveryHandler(Handler):
                 results.append("delivered")
             if txn.remote:
                 assert self.relay is not None  # remote recipients exist only with a relayer
-                queue_id = await self.relay.enqueue(self._remote_part(envelope), data)
+                queue_id = await self.relay.enqueue(self._remote_part(envelope, session), data)
                 results.append("queued")
         except Exception:  # noqa: BLE001 - any store or queue failure is a 451: the client retries
             _log.exception("delivery of %s failed", queue_id)

@@ -246,10 +246,12 @@ class _SMTPSession(asyncio.Protocol):
             return
         server._sessions.add(self)
         peer = transport.get_extra_info("peername") or ("", 0)
+        here = transport.get_extra_info("sockname")
         self.session = Session(
             peer=(str(peer[0]), int(peer[1])),
             server_hostname=server.hostname,
             lmtp=server.lmtp,
+            local=(str(here[0]), int(here[1])) if isinstance(here, tuple) else None,
         )
         tls_active = server.implicit_tls
         if tls_active:
