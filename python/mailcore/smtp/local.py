@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import secrets
 import time
 import weakref
 from collections.abc import Iterable, Mapping
@@ -25,6 +24,7 @@ from typing import Protocol
 from mailcore.delivery import LocalDelivery
 from mailcore.smtp import replies as R
 from mailcore.smtp.handlers import Envelope, Handler, Session
+from mailcore.smtp.ids import new_queue_id
 from mailcore.smtp.replies import Reply
 
 __all__ = [
@@ -90,11 +90,6 @@ class DeliveryMonitor(Protocol):
     def message(self, record: MessageRecord) -> None:
         """A message was delivered, queued or failed."""
         ...
-
-
-def new_queue_id() -> str:
-    """A short random queue id (12 hex digits), as the server's Received: field has."""
-    return secrets.token_hex(6)
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

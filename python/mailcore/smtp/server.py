@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import socket
 import ssl
 import types
@@ -50,6 +49,7 @@ from mailcore.smtp.events import (
     StartTLS,
 )
 from mailcore.smtp.handlers import Envelope, Handler, Session
+from mailcore.smtp.ids import new_queue_id
 from mailcore.smtp.protocol import ServerConnection, State, received_header
 from mailcore.smtp.replies import Reply
 
@@ -603,7 +603,7 @@ class _SMTPSession(asyncio.Protocol):
             peer_ip=session.peer[0],
             hostname=self.server.hostname,
             protocol=proto,
-            queue_id=secrets.token_hex(6),
+            queue_id=new_queue_id(),
             recipient=rcpts[0].address if len(rcpts) == 1 else None,
             now=datetime.now(timezone.utc),
         )
