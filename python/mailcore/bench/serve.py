@@ -138,23 +138,37 @@ class _IdleWatcher(threading.Thread):
             self.sock.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _free_ports(count: int) -> list[int]:
+    """``count`` different free loopback ports (all held open while they are picked)."""
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
-def _source(port: int, size: int, messages: int, sessions: int) -> None:
+def _source(port: int, size: int, messages: int, sessions: int, log: Path | None = None) -> None:
     argv = [SMTP_SOURCE, "-s", str(sessions), "-m", str(messages), "-l", str(size)]
     argv += ["-M", "bench.client", "-f", "sender@bench.client", "-t", USER]
-    subprocess.run(
+    done = subprocess.run(
         [*argv, f"127.0.0.1:{port}"],
-        check=True,
+        check=False,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
         timeout=600,
     )
+    if done.returncode != 0:
+        # Say what went wrong: smtp-source's complaint and the server's last lines.
+        tail = ""
+        if log is not None and log.exists():
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise RuntimeError(
+            f"smtp-source exited {done.returncode}: {done.stderr.strip()[-2000:]}\n"
+            f"server log ({log}):\n{tail}"
+        )
 
 
 def _count(maildir: Path) -> int:
@@ -217,7 +231,7 @@ def run_mailcore(
     """
     with _run_dir("mailcore-bench-", workdir) as root:
         data = root / "data"
-        port, imap_port = _free_port(), _free_port()
+        port, imap_port = _free_ports(2)
         idle = imap_available()
         config = f'data_dir = "{data}"\ndomains = ["bench.server"]\n'
         if processes is not None:
@@ -244,7 +258,7 @@ def run_mailcore(
                 _wait_port(port)
                 maildir = data / "mail" / USER
                 warm = max(5, messages // 10)
-                _source(port, size, warm, sessions)
+                _source(port, size, warm, sessions, root / "serve.log")
                 watcher = None
                 if idle:
                     _wait_port(imap_port)
@@ -252,7 +266,7 @@ def run_mailcore(
                     watcher.start()
                     watcher.ready.wait(30)
                 start = time.perf_counter()
-                _source(port, size, messages, sessions)
+                _source(port, size, messages, sessions, root / "serve.log")
                 done = time.perf_counter()
                 _wait_for(maildir, warm + messages)  # already there: 250 means stored
                 seconds = done - start
@@ -345,7 +359,7 @@ def run_postfix(
     with _run_dir("postfix-bench-", workdir) as root:
         # Postfix's daemons run as the postfix user and 65534: they must reach in.
         root.chmod(0o755)
-        port = _free_port()
+        (port,) = _free_ports(1)
         for sub in ("queue", "data", "vmail"):
             (root / sub).mkdir()
         shutil.chown(root / "data", "postfix")
@@ -357,10 +371,10 @@ def run_postfix(
             _wait_port(port)
             maildir = root / "vmail" / "rcpt"
             warm = max(5, messages // 10)
-            _source(port, size, warm, sessions)
+            _source(port, size, warm, sessions, root / "maillog")
             _wait_for(maildir, warm)
             start = time.perf_counter()
-            _source(port, size, messages, sessions)
+            _source(port, size, messages, sessions, root / "maillog")
             _wait_for(maildir, warm + messages)
             seconds = time.perf_counter() - start
         finally:
