@@ -307,3 +307,16 @@ async def test_the_address_a_client_reached_is_an_own_literal(tmp_path: Path) ->
         assert replies[3] == b"250 2.1.5 Recipient OK\r\n"
         assert seen[0].local == ("127.0.0.1", port)
     accounts.close()
+
+
+def test_one_listening_address_spares_a_getsockname_per_connection() -> None:
+    import socket
+
+    from mailcore.smtp.server import _fixed_address
+
+    with socket.socket() as specific, socket.socket() as wildcard:
+        specific.bind(("127.0.0.1", 0))
+        wildcard.bind(("0.0.0.0", 0))  # bound only, never listening: no traffic
+        assert _fixed_address([specific]) == ("127.0.0.1", specific.getsockname()[1])
+        assert _fixed_address([wildcard]) is None  # each connection asks its socket
+        assert _fixed_address([specific, specific]) is None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import ssl
@@ -139,6 +140,10 @@ class SMTPServer:
         self.require_auth = require_auth
         self._server: asyncio.Server | None = None
         self._sessions: set[_SMTPSession] = set()
+        # The address every connection reaches, when there is only one (not a
+        # wildcard): then no getsockname() per connection, which would let go
+        # of the GIL in the event loop.
+        self._fixed_local: tuple[str, int] | None = None
 
     async def start(
         self, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None
@@ -154,10 +159,11 @@ class SMTPServer:
             self._server = await loop.create_server(
                 lambda: _SMTPSession(self), sock=sock, ssl=ssl_context
             )
-            return
-        self._server = await loop.create_server(
-            lambda: _SMTPSession(self), host, port, ssl=ssl_context, reuse_address=True
-        )
+        else:
+            self._server = await loop.create_server(
+                lambda: _SMTPSession(self), host, port, ssl=ssl_context, reuse_address=True
+            )
+        self._fixed_local = _fixed_address(self._server.sockets)
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
@@ -205,6 +211,17 @@ class SMTPServer:
         await self.stop()
 
 
+def _fixed_address(sockets: Sequence[socket.socket]) -> tuple[str, int] | None:
+    """The one (address, port) all connections to ``sockets`` reach, if there is one."""
+    if len(sockets) != 1 or sockets[0].family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    name = sockets[0].getsockname()
+    address = ipaddress.ip_address(name[0].split("%", 1)[0])
+    if address.is_unspecified:
+        return None
+    return (str(name[0]), int(name[1]))
+
+
 class _SMTPSession(asyncio.Protocol):
     """One client connection: the asyncio side of a ServerConnection."""
 
@@ -246,12 +263,15 @@ class _SMTPSession(asyncio.Protocol):
             return
         server._sessions.add(self)
         peer = transport.get_extra_info("peername") or ("", 0)
-        here = transport.get_extra_info("sockname")
+        local = server._fixed_local
+        if local is None:
+            here = transport.get_extra_info("sockname")
+            local = (str(here[0]), int(here[1])) if isinstance(here, tuple) else None
         self.session = Session(
             peer=(str(peer[0]), int(peer[1])),
             server_hostname=server.hostname,
             lmtp=server.lmtp,
-            local=(str(here[0]), int(here[1])) if isinstance(here, tuple) else None,
+            local=local,
         )
         tls_active = server.implicit_tls
         if tls_active:
