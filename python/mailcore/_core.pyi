@@ -33,6 +33,7 @@ __all__ = [
     "decode_header",
     "dot_stuff",
     "encode_header",
+    "header_cache_json",
     "imap_command_tag",
     "imap_parse_command",
     "imap_string",
@@ -320,6 +321,13 @@ def mime_binary_size(raw: Buffer, part: str | Buffer) -> int:
 
 def mime_header_fields(raw: Buffer, names: list[bytes], *, exclude: bool = False) -> bytes:
     """Top-level header fields named (``exclude``: not named) in ``names``, then the blank line."""
+
+def header_cache_json(raw: Buffer, header_len: int) -> str:
+    """The store's cached fields (from, to, cc, subject, date, message-id) of ``raw[:header_len]``.
+
+    A JSON object, first occurrence of each field within the first 64 KiB,
+    folded values unfolded, others stripped, non-UTF-8 octets as surrogate escapes.
+    """
 
 def imap_string(value: bytes | None) -> bytes:
     """An IMAP nstring: ``NIL``, a quoted string, or a ``{n}`` literal (NUL sent as 0x80)."""

@@ -18,11 +18,13 @@
 
 use std::ops::Range;
 
+mod cache;
 mod envelope;
 mod header;
 mod section;
 mod structure;
 
+pub use cache::*;
 pub use envelope::*;
 pub use header::*;
 pub use section::*;

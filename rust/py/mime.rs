@@ -122,6 +122,13 @@ fn mime_header_fields<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// The store's cached header fields of `raw[:header_len]`, as JSON (see `mime::cache`).
+#[pyfunction]
+fn header_cache_json(raw: &Bound<'_, PyAny>, header_len: usize) -> PyResult<String> {
+    let raw = bytes_of(raw)?;
+    Ok(mime::header_cache_json(&raw[..header_len.min(raw.len())]))
+}
+
 /// An IMAP nstring: `NIL`, a quoted string, or a `{n}` literal.
 #[pyfunction]
 fn imap_string<'py>(py: Python<'py>, value: Option<Vec<u8>>) -> Bound<'py, PyBytes> {
@@ -190,6 +197,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mime_header_fields, m)?)?;
     m.add_function(wrap_pyfunction!(mime_binary, m)?)?;
     m.add_function(wrap_pyfunction!(mime_binary_size, m)?)?;
+    m.add_function(wrap_pyfunction!(header_cache_json, m)?)?;
     m.add_function(wrap_pyfunction!(imap_string, m)?)?;
     m.add_function(wrap_pyfunction!(write_fetch, m)?)?;
     Ok(())

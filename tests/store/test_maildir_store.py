@@ -464,3 +464,36 @@ async def test_a_huge_header_costs_a_bounded_cache(tmp_path: Path) -> None:
         assert meta.cache == {"subject": "first"}
         assert meta.header_size == len(raw) - len(b"body\r\n")
         assert await store.read_whole("big@example.org", "INBOX", result.uid, len(raw)) == raw
+
+
+async def test_header_cache_rules_same_for_append_and_reindex(tmp_path: Path) -> None:
+    # Any case and blanks before the colon; folded values unfolded; the first
+    # of a field wins; a header ending in a bare-LF blank line; octets that
+    # are not UTF-8 kept as surrogate escapes; fields not cached are left out.
+    raw = (
+        b"Received: from x\r\n"
+        b"FROM :  Bob <bob@example.org>  \r\n"
+        b"Subject: caf\xc3\xa9 \xff and\r\n"
+        b'\t folded  "quoted" \\ line\r\n'
+        b"subject: a second one\r\n"
+        b"X-To: nobody\r\n"
+        b"Message-ID:<id@x>\n"
+        b"\n"
+        b"To: in the body\r\n"
+    )
+    want = {
+        "from": "Bob <bob@example.org>",
+        "subject": 'café \udcff and folded "quoted" \\ line',
+        "message-id": "<id@x>",
+    }
+    async with MaildirStore(tmp_path) as s:
+        await s.create_account(ACC)
+        await s.append(ACC, "INBOX", raw)
+        [meta] = await s.messages(ACC, "INBOX")
+        assert meta.cache == want
+        assert list(meta.cache) == ["from", "subject", "message-id"]
+        assert meta.header_size == raw.index(b"\n\n") + 2
+    assert await reindex(tmp_path) == 1
+    async with MaildirStore(tmp_path) as s:
+        [meta] = await s.messages(ACC, "INBOX")
+        assert meta.cache == want

@@ -99,6 +99,12 @@ class Envelope:
     """DSN ENVID, xtext-decoded."""
     spool_threshold: int = 1024 * 1024
     """Bodies larger than this are kept in a temporary file, not in memory."""
+    queue_id: str | None = None
+    """The id the server's Received: field gives this message (set when the body starts)."""
+    handler_data: Any = None
+    """Free for the handler: whatever it keeps about this transaction. The
+    server never reads it; the envelope (and this) is dropped when the
+    transaction ends (message, RSET, EHLO, STARTTLS or end of session)."""
     _chunks: list[bytes] = field(default_factory=list, repr=False)
     """The body while it is in memory (no file object for the usual small message)."""
     _spool: IO[bytes] | None = field(default=None, repr=False)

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import time
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -36,7 +34,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-_RECEIVED_ID = re.compile(rb"\A[^\r\n]*(?:\r\n[ \t][^\r\n]*)*? id ([0-9A-Za-z]+)")
 
 
 class Relayer(Protocol):
@@ -151,9 +148,6 @@ class LocalDeliveryHandler(Handler):
         self.relay = relay
         self.monitor = monitor
         self.protocol = protocol
-        # Envelope is an unhashable dataclass: keep per-transaction state by
-        # id() and drop it when the server discards the envelope.
-        self._txns: dict[int, _Txn] = {}
         #: False while the server shuts down: new connections get 421.
         self.accepting = True
         #: Sessions (by id) inside a transaction: from MAIL to its reply, RSET or end.
@@ -161,12 +155,9 @@ class LocalDeliveryHandler(Handler):
         self.busy: set[int] = set()
 
     def _txn(self, envelope: Envelope) -> _Txn:
-        key = id(envelope)
-        txn = self._txns.get(key)
-        if txn is None:
-            txn = _Txn(started=time.monotonic())
-            self._txns[key] = txn
-            weakref.finalize(envelope, self._txns.pop, key, None)
+        txn = envelope.handler_data
+        if not isinstance(txn, _Txn):
+            txn = envelope.handler_data = _Txn(started=time.monotonic())
         return txn
 
     def is_local(self, address: str, session: Session | None = None) -> bool:
@@ -309,13 +300,12 @@ class LocalDeliveryHandler(Handler):
         return remote
 
     async def _deliver(self, session: Session, envelope: Envelope) -> Reply:
-        txn = self._txns.pop(id(envelope), None) or _Txn(started=time.monotonic())
+        txn = self._txn(envelope)
+        envelope.handler_data = None
         data = envelope.content
-        # The server's Received: field (the first line of the body it hands
-        # over) names an id: reuse it, so the 250, the log line and the
-        # stored message all carry the same one.
-        found = _RECEIVED_ID.search(data, 0, 512)
-        queue_id = found.group(1).decode() if found else new_queue_id()
+        # The id the server's Received: field names: the 250, the log line
+        # and the stored message all carry the same one.
+        queue_id = envelope.queue_id or new_queue_id()
         results: list[str] = []
         try:
             if txn.accounts:

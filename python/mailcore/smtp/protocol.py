@@ -29,9 +29,10 @@ import binascii
 import enum
 import functools
 import re
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from email.utils import format_datetime
 
 from mailcore import _core
@@ -80,9 +81,17 @@ _NOT_IMPLEMENTED = frozenset((b"EXPN", b"TURN", b"ETRN", b"SEND", b"SOML", b"SAM
 
 
 @functools.lru_cache(maxsize=8)
-def _date_stamp(now: datetime) -> str:
+def _date_stamp(second: int) -> str:
     # Every message received in the same second carries the same date.
-    return format_datetime(now)
+    return format_datetime(datetime.fromtimestamp(second, timezone.utc))
+
+
+@functools.lru_cache(maxsize=256)
+def _safe_helo(helo: str) -> str:
+    return _HELO_UNSAFE.sub("?", helo) or "unknown"
+
+
+_HELO_UNSAFE = re.compile(r"[^A-Za-z0-9.\-\[\]:_]")
 
 
 def received_header(
@@ -93,26 +102,25 @@ def received_header(
     protocol: str,
     queue_id: str,
     recipient: str | None,
-    now: datetime,
+    now: datetime | None = None,
 ) -> bytes:
     """Build a Received: trace header (RFC 5321 section 4.4), CRLF-terminated.
 
     ``protocol`` is a RFC 3848 "with" keyword (ESMTP, ESMTPS, ESMTPSA, LMTP,
     ...). ``recipient`` is named only for single-recipient messages, so one
-    copy does not disclose the others (RFC 5321 7.2).
+    copy does not disclose the others (RFC 5321 7.2). ``now`` defaults to
+    the current time; the date is written to the second.
     """
-    safe_helo = re.sub(r"[^A-Za-z0-9.\-\[\]:_]", "?", helo) or "unknown"
-    lines = [
-        f"Received: from {safe_helo} ([{peer_ip}])",
-        f"\tby {hostname} (mailcore) with {protocol} id {queue_id}",
-    ]
-    stamp = _date_stamp(now.replace(microsecond=0))
+    stamp = _date_stamp(int(time.time() if now is None else now.timestamp()))
+    head = (
+        f"Received: from {_safe_helo(helo)} ([{peer_ip}])\r\n"
+        f"\tby {hostname} (mailcore) with {protocol} id {queue_id}"
+    )
     if recipient is not None and "\n" not in recipient and "\r" not in recipient:
-        lines.append(f"\tfor <{recipient}>; {stamp}")
+        text = f"{head}\r\n\tfor <{recipient}>; {stamp}\r\n"
     else:
-        lines[-1] += ";"
-        lines.append(f"\t{stamp}")
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+        text = f"{head};\r\n\t{stamp}\r\n"
+    return text.encode("utf-8")
 
 
 class _Awaiting(enum.Enum):

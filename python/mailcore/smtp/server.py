@@ -24,7 +24,6 @@ import socket
 import ssl
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
-from datetime import datetime, timezone
 from typing import Any, cast
 
 from mailcore.auth.sasl import CredentialSource
@@ -618,14 +617,14 @@ class _SMTPSession(asyncio.Protocol):
         if self.envelope.smtputf8:
             proto = "UTF8" + proto
         rcpts = self.envelope.recipients
+        self.envelope.queue_id = queue_id = new_queue_id()
         return received_header(
             helo=session.host_name or "unknown",
             peer_ip=session.peer[0],
             hostname=self.server.hostname,
             protocol=proto,
-            queue_id=new_queue_id(),
+            queue_id=queue_id,
             recipient=rcpts[0].address if len(rcpts) == 1 else None,
-            now=datetime.now(timezone.utc),
         )
 
     async def _message_end(self, event: MessageEnd) -> None:

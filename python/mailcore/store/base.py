@@ -118,9 +118,9 @@ class MailboxStatus:
 class MessageMeta:
     """What a FETCH of FLAGS, UID, RFC822.SIZE, INTERNALDATE and MODSEQ needs.
 
-    ``cache`` holds common header fields (``from``, ``to``, ``subject``,
-    ``date``, ``message-id``; decoded as Latin-1-safe text) so a listing never
-    opens the message files.
+    ``cache`` holds common header fields (``from``, ``to``, ``cc``,
+    ``subject``, ``date``, ``message-id``; UTF-8, other octets as surrogate
+    escapes) so a listing never opens the message files.
     """
 
     uid: int

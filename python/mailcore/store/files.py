@@ -15,11 +15,13 @@ spec says the unique part is opaque).
 from __future__ import annotations
 
 import itertools
+import json
 import os
-import re
 import socket
 import time
 from dataclasses import dataclass
+
+from mailcore import _core
 
 __all__ = [
     "CACHED_FIELDS",
@@ -29,6 +31,7 @@ __all__ = [
     "encode_folder",
     "flags_from_info",
     "header_cache",
+    "header_cache_json",
     "info_from_flags",
     "make_maildir",
     "normalize_flags",
@@ -53,6 +56,7 @@ _FLAG_TO_LETTER = {flag.lower(): letter for letter, flag in _LETTER_TO_FLAG.item
 _CANONICAL = {flag.lower(): flag for flag in SYSTEM_FLAGS}
 
 #: Header fields cached in the index (lower-case names).
+#: The fields :func:`header_cache_json` keeps (the list lives in the Rust core).
 CACHED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id")
 
 _counter = itertools.count()
@@ -142,19 +146,12 @@ def make_maildir(path: str) -> None:
 def header_size(data: bytes) -> int:
     """Length of the header section including the empty line that ends it."""
     crlf = data.find(b"\r\n\r\n")
-    lf = data.find(b"\n\n")
-    ends = [i + 4 for i in (crlf,) if i >= 0] + [i + 2 for i in (lf,) if i >= 0]
-    return min(ends) if ends else len(data)
-
-
-# A cached field and its folded continuation lines, at the start of a line
-# of the header section. ``.`` stops at LF, so a CRLF line keeps its CR,
-# which the unfolding below removes with the rest of the white space.
-_CACHED_FIELD = re.compile(
-    rb"^(" + b"|".join(re.escape(n.encode()) for n in CACHED_FIELDS) + rb")[ \t]*:"
-    rb"(.*(?:\n[ \t].*)*)",
-    re.IGNORECASE | re.MULTILINE,
-)
+    # A bare-LF blank line counts only before the first CRLF one: no second
+    # scan of the whole body of an ordinary message.
+    lf = data.find(b"\n\n", 0, crlf + 2 if crlf >= 0 else len(data))
+    if lf >= 0:
+        return lf + 2
+    return crlf + 4 if crlf >= 0 else len(data)
 
 
 #: Only this much of a header section is scanned for the cache: a hostile
@@ -162,22 +159,22 @@ _CACHED_FIELD = re.compile(
 CACHE_SCAN = 64 * 1024
 
 
-def header_cache(header: bytes) -> dict[str, str]:
-    """The common header fields IMAP and listings ask for, unfolded, undecoded.
+def header_cache_json(data: bytes, header_len: int) -> str:
+    """The common header fields of ``data[:header_len]``, as the index stores them (JSON).
 
-    The first occurrence of each field within the first ``CACHE_SCAN``
-    octets wins. Folded values are unfolded
-    (every run of white space becomes one space); others are stripped.
-    Bytes that are not UTF-8 survive as surrogate escapes.
+    Fields are looked for within the first ``CACHE_SCAN`` octets; the first
+    occurrence of each wins. Folded values are unfolded (every run of white
+    space becomes one space); others are stripped. Bytes that are not UTF-8
+    come back from ``json.loads`` as surrogate escapes. The Rust core does it
+    (it runs for every delivered message, on the event loop).
     """
-    out: dict[str, str] = {}
-    for match in _CACHED_FIELD.finditer(header, 0, CACHE_SCAN):
-        name = match.group(1).decode("ascii").lower()
-        if name in out:
-            continue
-        text = match.group(2).decode("utf-8", "surrogateescape")
-        out[name] = " ".join(text.split()) if "\n" in text else text.strip()
-    return out
+    return _core.header_cache_json(data, header_len)
+
+
+def header_cache(header: bytes) -> dict[str, str]:
+    """The fields of :func:`header_cache_json` as a dict (IMAP and listings ask for these)."""
+    cached: dict[str, str] = json.loads(_core.header_cache_json(header, len(header)))
+    return cached
 
 
 # Folder names: "/" is the hierarchy delimiter and becomes "."; "." and "%"

@@ -50,7 +50,7 @@ from mailcore.store.base import (
     UIDMapping,
     match_pattern,
 )
-from mailcore.store.files import header_cache, header_size, normalize_flags, unique_name
+from mailcore.store.files import header_cache_json, header_size, normalize_flags, unique_name
 from mailcore.store.index import Txn, Writer, connect
 
 __all__ = ["INDEX_FILE", "MaildirStore", "reindex"]
@@ -330,7 +330,7 @@ class MaildirStore(Store):
             hsize,
             normalize_flags(flags),
             time.time() if internal_date is None else internal_date,
-            json.dumps(header_cache(raw[:hsize])),
+            header_cache_json(raw, hsize),
             session,
         )
         try:

@@ -12,6 +12,7 @@ system flags; the index is the truth about UIDs already handed out).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -86,9 +87,15 @@ class Layout:
 
     def mailbox_dir(self, account: str, name: str) -> str:
         """Maildir of one mailbox."""
-        folder = encode_folder(name)
-        root = self.account_dir(account)
-        return os.path.join(root, folder) if folder else root
+        return _mailbox_dir(self.root, account, name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mailbox_dir(root: str, account: str, name: str) -> str:
+    # Every delivery asks for this: remembered, it is a dict lookup.
+    folder = encode_folder(name)
+    home = Layout(root).account_dir(account)
+    return os.path.join(home, folder) if folder else home
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ UIDs already handed out, so a UID is never reused or changed.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -16,7 +15,7 @@ from mailcore.store.base import SPECIAL_USE, ChangeKind
 from mailcore.store.files import (
     decode_folder,
     flags_from_info,
-    header_cache,
+    header_cache_json,
     header_size,
     normalize_flags,
     parse_name,
@@ -198,7 +197,7 @@ def reconcile_mailbox(txn: Txn, row: MailboxRow, *, adopt_all: bool = False) -> 
                 st.st_mtime,
                 ftext,
                 ms,
-                json.dumps(header_cache(data[:hsize])),
+                header_cache_json(data, hsize),
             ),
         )
         record_change(txn, row.id, ChangeKind.APPENDED, uid, ms, flags=ftext, origin="")
