@@ -78,6 +78,8 @@ async def test_transaction_bytes_on_the_wire(server: SMTPServer, recorder: Recor
     received, _, rest = content.partition(b"\r\nSubject:")
     assert received.startswith(b"Received: from client.example ([127.0.0.1])\r\n\tby mx.test")
     assert b"with ESMTP id " in received and b"\tfor <x@mx.test>; " in received
+    # The handler is told the id the Received: field gives the message.
+    assert envelope.queue_id and f" id {envelope.queue_id}\r\n".encode() in received
     assert rest == b" hi\r\n\r\n.leading dot\r\nbody\r\n"
 
 
