@@ -11,7 +11,8 @@ where several fit, the one Postfix sends is used (noted in the comment).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 
 __all__ = [
     "AUTH_ALREADY",
@@ -87,6 +88,11 @@ class Reply:
     code: int
     enhanced: str | None
     text: str
+    # The wire form, (without, with) the enhanced code, rendered on first use:
+    # a catalog reply is sent many times a second.
+    _wire: list[bytes | None] = field(
+        default_factory=lambda: [None, None], init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # RFC 5321 4.2: Reply-code = %x32-35 %x30-35 %x30-39; text may not carry CR.
@@ -113,13 +119,10 @@ class Reply:
 
     def to_bytes(self, enhanced: bool = True) -> bytes:
         """Render for the wire; ``enhanced`` adds the RFC 3463 code to every line."""
-        key = (self, enhanced)
-        cached = _RENDERED.get(key)
-        if cached is not None:
-            return cached
-        data = self._render(enhanced)
-        if len(_RENDERED) < 4096:  # catalog replies repeat; bound the odd custom ones
-            _RENDERED[key] = data
+        wire = self._wire
+        data = wire[enhanced]
+        if data is None:
+            data = wire[enhanced] = self._render(enhanced)
         return data
 
     def _render(self, enhanced: bool) -> bytes:
@@ -133,14 +136,13 @@ class Reply:
         return "".join(out).encode("utf-8")
 
 
-_RENDERED: dict[tuple[Reply, bool], bytes] = {}
-
-
+@functools.lru_cache(maxsize=64)
 def greeting(hostname: str, text: str = "ESMTP mailcore ready") -> Reply:
     """220 greeting (RFC 5321 4.3.1): the server's name first."""
     return Reply(220, None, f"{hostname} {text}")
 
 
+@functools.lru_cache(maxsize=64)
 def closing(hostname: str) -> Reply:
     """221 reply to QUIT."""
     return Reply(221, "2.0.0", f"{hostname} closing transmission")
