@@ -259,6 +259,34 @@ async def test_deleted_mailbox_stays_subscribed(store: MaildirStore) -> None:
     assert [(b.name, b.attributes) for b in kiwi] == [("Kiwi", frozenset({"\\HasNoChildren"}))]
 
 
+async def test_kept_subscriptions_survive_reindex(tmp_path: Path) -> None:
+    async with MaildirStore(tmp_path) as s:
+        await s.create_account(ACC)
+        for name in ("Plum", "Fig", "Date"):
+            await s.create_mailbox(ACC, name)
+            await s.set_subscribed(ACC, name, True)
+        await s.delete_mailbox(ACC, "Plum")
+        await s.delete_mailbox(ACC, "Fig")
+        await s.set_subscribed(ACC, "Fig", False)  # off the list for good
+    assert await reindex(tmp_path) == 0
+    async with MaildirStore(tmp_path) as s:
+        listed = {
+            b.name: b.attributes for b in await s.list_mailboxes(ACC, "", "*", subscribed=True)
+        }
+        assert listed["Plum"] == frozenset({"\\NonExistent"})
+        assert "Fig" not in listed and "Date" in listed
+        # Still a name without a mailbox: creating it takes the subscription,
+        # and the note forgets it (a second reindex does not bring it back).
+        await s.create_mailbox(ACC, "Plum")
+        await s.delete_mailbox(ACC, "Plum")
+        await s.set_subscribed(ACC, "Plum", False)
+    assert not (tmp_path / "mail" / ACC / "mailcore-kept-subscriptions").exists()
+    assert await reindex(tmp_path) == 0
+    async with MaildirStore(tmp_path) as s:
+        names = [b.name for b in await s.list_mailboxes(ACC, "", "*", subscribed=True)]
+        assert "Plum" not in names and "Date" in names
+
+
 def test_match_pattern_table() -> None:
     cases = [
         ("", "*", "x/y/z", True),

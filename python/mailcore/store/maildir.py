@@ -242,11 +242,13 @@ class MaildirStore(Store):
 
     async def delete_mailbox(self, account: str, name: str) -> None:
         """DELETE a mailbox (``\\Noselect`` if it has inferiors)."""
-        await self._write(lambda txn: ops.delete_mailbox(txn, account, name))
+        await self._write(lambda txn: ops.delete_mailbox(txn, self.layout, account, name))
 
     async def set_subscribed(self, account: str, name: str, subscribed: bool) -> None:
         """SUBSCRIBE / UNSUBSCRIBE."""
-        await self._write(lambda txn: ops.set_subscribed(txn, account, name, subscribed))
+        await self._write(
+            lambda txn: ops.set_subscribed(txn, self.layout, account, name, subscribed)
+        )
 
     async def list_mailboxes(
         self, account: str, reference: str = "", pattern: str = "*", *, subscribed: bool = False
@@ -714,7 +716,9 @@ async def reindex(root: str | os.PathLike[str]) -> int:
 
     UIDs come from the ``U=`` fields of the file names and UIDVALIDITY,
     UIDNEXT and subscriptions from each Maildir's meta file, so clients see
-    no renumbering. Keywords (which Maildir names cannot carry) are lost.
+    no renumbering; subscribed names of deleted mailboxes come from the
+    account's ``mailcore-kept-subscriptions`` file. Keywords (which Maildir
+    names cannot carry) are lost.
     Return the number of messages indexed.
     """
     base = Path(root)

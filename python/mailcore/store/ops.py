@@ -45,6 +45,8 @@ from mailcore.store.index import Txn
 __all__ = ["Layout", "MailboxRow"]
 
 META_FILE = "mailcore-meta"
+#: In an account's INBOX Maildir: subscribed names whose mailbox was deleted.
+ORPHANS_FILE = "mailcore-kept-subscriptions"
 # The Maildir spec: a tmp/ file untouched for 36 hours is garbage.
 TMP_MAX_AGE = 36 * 3600
 _MAX_UIDVALIDITY = 2**32 - 1
@@ -232,7 +234,7 @@ def insert_mailbox(
 ) -> MailboxRow:
     """Create one mailbox's Maildir and row (no superiors, no existence check)."""
     conn = txn.conn
-    subscribed = _claim_subscription(conn, account, name) or subscribed
+    subscribed = _claim_subscription(conn, layout, account, name) or subscribed
     d = layout.mailbox_dir(account, name)
     make_maildir(d)
     validity = uidvalidity if uidvalidity is not None else _new_uidvalidity(conn)
@@ -248,12 +250,45 @@ def insert_mailbox(
     return row
 
 
-def _claim_subscription(conn: sqlite3.Connection, account: str, name: str) -> bool:
+def _claim_subscription(conn: sqlite3.Connection, layout: Layout, account: str, name: str) -> bool:
     """Whether ``name`` stayed subscribed while it had no mailbox (it has one now)."""
     cur = conn.execute(
         "DELETE FROM orphan_subscriptions WHERE account=? AND name=?", (account, name)
     )
-    return cur.rowcount > 0
+    if cur.rowcount > 0:
+        write_orphans(conn, layout, account)
+        return True
+    return False
+
+
+def write_orphans(conn: sqlite3.Connection, layout: Layout, account: str) -> None:
+    """Note the subscribed names without a mailbox in the account's Maildir.
+
+    The index is where they live; this copy (``ORPHANS_FILE``, a JSON list,
+    absent when empty) is what ``mailcore store reindex`` reads them back from.
+    """
+    path = os.path.join(layout.account_dir(account), ORPHANS_FILE)
+    names = orphan_subscriptions(conn, account)
+    if not names:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(names, fh)
+    os.replace(tmp, path)
+
+
+def read_orphans(layout: Layout, account: str) -> list[str]:
+    """The names :func:`write_orphans` kept (empty if none or unreadable)."""
+    try:
+        with open(os.path.join(layout.account_dir(account), ORPHANS_FILE), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, list):
+        return []
+    return [name for name in data if isinstance(name, str)]
 
 
 def orphan_subscriptions(conn: sqlite3.Connection, account: str) -> list[str]:
@@ -325,7 +360,7 @@ def _remove_messages(txn: Txn, row: MailboxRow) -> None:
     txn.conn.execute("DELETE FROM messages WHERE mailbox=?", (row.id,))
 
 
-def delete_mailbox(txn: Txn, account: str, name: str) -> None:
+def delete_mailbox(txn: Txn, layout: Layout, account: str, name: str) -> None:
     """DELETE (RFC 3501 6.3.4): a mailbox with inferiors becomes ``\\Noselect``."""
     name = canonical_name(name)
     if name == "INBOX":
@@ -345,6 +380,7 @@ def delete_mailbox(txn: Txn, account: str, name: str) -> None:
         # The name stays on the subscription list (LSUB, LIST (SUBSCRIBED)
         # with \NonExistent) until the client unsubscribes it.
         conn.execute("INSERT OR IGNORE INTO orphan_subscriptions VALUES (?,?)", (account, row.name))
+        write_orphans(conn, layout, account)
     shutil.rmtree(row.dir, ignore_errors=True)
 
 
@@ -386,13 +422,13 @@ def rename_mailbox(txn: Txn, layout: Layout, account: str, old: str, new: str) -
         d = layout.mailbox_dir(account, name)
         os.rename(row.dir, d)
         conn.execute("UPDATE mailboxes SET name=?, dir=? WHERE id=?", (name, d, row.id))
-        if _claim_subscription(conn, account, name) and not row.subscribed:
+        if _claim_subscription(conn, layout, account, name) and not row.subscribed:
             conn.execute("UPDATE mailboxes SET subscribed=1 WHERE id=?", (row.id,))
             write_meta(get_mailbox(conn, account, name, selectable=False))
     txn.sync_dirs.add(layout.account_dir(account))
 
 
-def set_subscribed(txn: Txn, account: str, name: str, subscribed: bool) -> None:
+def set_subscribed(txn: Txn, layout: Layout, account: str, name: str, subscribed: bool) -> None:
     """SUBSCRIBE / UNSUBSCRIBE (and note it in the Maildir for reindex).
 
     A name whose mailbox was deleted can still be unsubscribed (and
@@ -409,7 +445,7 @@ def set_subscribed(txn: Txn, account: str, name: str, subscribed: bool) -> None:
         if orphan is None:
             raise
         if not subscribed:
-            _claim_subscription(txn.conn, account, name)
+            _claim_subscription(txn.conn, layout, account, name)
         return
     txn.conn.execute("UPDATE mailboxes SET subscribed=? WHERE id=?", (int(subscribed), row.id))
     write_meta(get_mailbox(txn.conn, account, name, selectable=False))

@@ -31,6 +31,7 @@ from mailcore.store.ops import (
     flags_text,
     insert_mailbox,
     read_meta,
+    read_orphans,
     record_change,
 )
 
@@ -61,6 +62,7 @@ def reconcile_account(txn: Txn, layout: Layout, account: str) -> int:
     conn = txn.conn
     root = layout.account_dir(account)
     rows = {os.path.normpath(row.dir): row for row in all_mailboxes(conn, account)}
+    known = bool(rows)
     on_disk: list[str] = []
     if os.path.isdir(os.path.join(root, "cur")):
         on_disk.append(root)
@@ -101,6 +103,15 @@ def reconcile_account(txn: Txn, layout: Layout, account: str) -> int:
             fresh = True
             changes += 1
         changes += reconcile_mailbox(txn, row, adopt_all=fresh)
+    if not known:
+        # A rebuilt index: the subscriptions kept for deleted mailboxes
+        # come back from the account's own note of them.
+        mailboxes = {row.name for row in all_mailboxes(conn, account)}
+        for name in read_orphans(layout, account):
+            if name not in mailboxes:
+                conn.execute(
+                    "INSERT OR IGNORE INTO orphan_subscriptions VALUES (?,?)", (account, name)
+                )
     return changes
 
 
