@@ -209,7 +209,7 @@ class Handler:
 
     async def handle_EHLO(self, session: Session, hostname: str) -> Reply:
         """EHLO, HELO or LHLO; a 250 reply gets the extension list appended."""
-        return Reply(250, None, session.server_hostname)
+        return R.hello(session.server_hostname)
 
     async def handle_MAIL(
         self, session: Session, envelope: Envelope, address: str, params: Mapping[str, str | None]

@@ -123,6 +123,10 @@ def received_header(
     return text.encode("utf-8")
 
 
+_EHLO_REPLIES: dict[tuple[object, ...], tuple[SMTPLimits, Reply]] = {}
+"""EHLO replies with their extension lists, by (text, configuration); bounded."""
+
+
 class _Awaiting(enum.Enum):
     __hash__ = object.__hash__  # identity: members are singletons (C, not hash(name))
 
@@ -258,7 +262,7 @@ class ServerConnection:
         if awaiting is _Awaiting.EHLO:
             self._awaiting = None
             if reply.code == 250 and self.extended:
-                reply = Reply(250, None, "\n".join([reply.text, *self._extensions()]))
+                reply = self._with_extensions(reply)
             if reply.code == 250:
                 self._clear_transaction()
                 self._move(Input.HELO)
@@ -373,6 +377,29 @@ class ServerConnection:
         self._used_bdat = False
         self._bdat_size = 0
         self._dot = None
+
+    def _with_extensions(self, reply: Reply) -> Reply:
+        """The EHLO reply with the extension list (made once per configuration)."""
+        # Keyed by the limits object's identity (checked, so a recycled id
+        # cannot hand out another configuration's list): hashing the limits
+        # dataclass would cost more than building the reply.
+        limits = self.limits
+        key = (
+            reply.text,
+            reply.enhanced,
+            id(limits),
+            self.tls_available,
+            self.tls_active,
+            *self._offered_mechanisms(),
+        )
+        cached = _EHLO_REPLIES.get(key)
+        if cached is not None and cached[0] is limits:
+            return cached[1]
+        full = Reply(250, None, "\n".join([reply.text, *self._extensions()]))
+        if len(_EHLO_REPLIES) >= 256:
+            _EHLO_REPLIES.clear()
+        _EHLO_REPLIES[key] = (limits, full)
+        return full
 
     def _extensions(self) -> list[str]:
         caps = [

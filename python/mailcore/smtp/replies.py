@@ -72,6 +72,7 @@ __all__ = [
     "bdat_received",
     "closing",
     "greeting",
+    "hello",
     "help_reply",
 ]
 
@@ -140,6 +141,12 @@ class Reply:
 def greeting(hostname: str, text: str = "ESMTP mailcore ready") -> Reply:
     """220 greeting (RFC 5321 4.3.1): the server's name first."""
     return Reply(220, None, f"{hostname} {text}")
+
+
+@functools.lru_cache(maxsize=64)
+def hello(hostname: str) -> Reply:
+    """250 reply to EHLO/HELO/LHLO: the server's name (the extensions are added to it)."""
+    return Reply(250, None, hostname)
 
 
 @functools.lru_cache(maxsize=64)

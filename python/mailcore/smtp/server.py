@@ -295,13 +295,15 @@ class _SMTPSession(asyncio.Protocol):
             self._tls_early.append(data)
             return
         conn.receive_data(data)
+        if self._parked and self._handoff is None:
+            # The machine takes it now; what it leaves (a hook that suspends)
+            # is counted by the next read, which finds the task busy.
+            self._pump()
+            return
         if conn.buffered > _READ_HIGH_WATER and self.transport is not None:
             self._reading_paused = True
             self.transport.pause_reading()
-        if self._parked and self._handoff is None:
-            self._pump()
-        else:
-            self._wake()
+        self._wake()
 
     def eof_received(self) -> bool:
         if self.conn is not None:
