@@ -1033,3 +1033,25 @@ def test_bdat_line_over_the_limit_is_refused_after_last() -> None:
     ]
     assert MessageAborted(R.TEXT_LINE_TOO_LONG) in run.events
     assert not any(isinstance(ev, MessageEnd) for ev in run.events)
+
+
+def test_ehlo_extensions_follow_each_configuration() -> None:
+    # The EHLO reply is remembered per configuration: another size limit,
+    # the enhanced-code switch, TLS or AUTH each give their own list, and
+    # a handler's own 250 text is kept.
+    def ehlo(answer: Answer = default_answer, **kw: object) -> list[bytes]:
+        return replies(Run([b"EHLO c\r\n"], answer, lambda: ServerConnection(HOST, **kw)))  # type: ignore[arg-type]
+
+    assert b"250-SIZE 26214400" in ehlo()
+    small = ehlo(limits=SMTPLimits(message_size=1000))
+    assert b"250-SIZE 1000" in small and b"250 ENHANCEDSTATUSCODES" in small
+    plain = ehlo(limits=SMTPLimits(message_size=1000, enhanced_status_codes=False))
+    assert plain[-1] == b"250 DSN"
+    assert ehlo(tls_available=True)[-1] == b"250 STARTTLS"
+    assert ehlo(tls_available=True, tls_active=True)[-1] == b"250 ENHANCEDSTATUSCODES"
+    mechs = ehlo(tls_active=True, auth_mechanisms=["plain"])
+    assert mechs[-1] == b"250 AUTH PLAIN"
+    assert ehlo(auth_mechanisms=["plain"])[-1] == b"250 ENHANCEDSTATUSCODES"  # not in clear
+    custom = ehlo(lambda ev: [Reply(250, None, "mx hello")] if isinstance(ev, Ehlo) else None)
+    assert custom[0] == b"250-mx hello" and custom[-1] == b"250 ENHANCEDSTATUSCODES"
+    assert ehlo()[0] == b"250-mx.example.org"
