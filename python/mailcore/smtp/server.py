@@ -143,6 +143,7 @@ class SMTPServer:
         # wildcard): then no getsockname() per connection, which would let go
         # of the GIL in the event loop.
         self._fixed_local: tuple[str, int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(
         self, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None
@@ -152,7 +153,7 @@ class SMTPServer:
         ``sock`` is a socket that already listens, for instance one inherited
         from the process that bound it; several processes may accept on it.
         """
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         ssl_context = self.ssl_context if self.implicit_tls else None
         if sock is not None:
             self._server = await loop.create_server(
@@ -226,7 +227,8 @@ class _SMTPSession(asyncio.Protocol):
 
     def __init__(self, server: SMTPServer) -> None:
         self.server = server
-        self.loop = asyncio.get_running_loop()
+        # The server's loop (asyncio.get_running_loop() is a getpid() call in 3.11).
+        self.loop = server._loop or asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.conn: ServerConnection | None = None
         self.session: Session | None = None

@@ -114,7 +114,12 @@ def unique_name(size: int) -> str:
     now = time.time()
     sec = int(now)
     usec = int((now - sec) * 1_000_000)
-    return f"{sec}.M{usec}P{os.getpid()}Q{next(_counter)}.{_HOST},S={size}"
+    return f"{sec}.M{usec}P{_pid[0]}Q{next(_counter)}.{_HOST},S={size}"
+
+
+# os.getpid() is a system call; a forked child looks its own up once.
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 
 def with_uid(base: str, uid: int) -> str:
