@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import smtplib
 import socket
@@ -191,6 +192,35 @@ async def test_idle_timeout(recorder: Recorder) -> None:
         assert await c.reply() == [b"421 4.4.2 Timeout exceeded, closing transmission channel"]
         assert await c.at_eof()
         await c.close()
+
+
+async def test_command_timeout_is_per_line_not_per_byte(recorder: Recorder) -> None:
+    # A command line trickled a byte at a time does not wind the clock back;
+    # complete commands do.
+    limits = replace(SMTPLimits(), command_timeout=0.5)
+    async with SMTPServer(recorder, hostname=HOST, limits=limits) as srv:
+        busy = await RawClient.connect(srv.port)
+        await busy.reply()
+        for _ in range(4):  # 0.8 s in all, each command well within the limit
+            await asyncio.sleep(0.2)
+            assert await busy.command(b"NOOP") == [b"250 2.0.0 OK"]
+        slow = await RawClient.connect(srv.port)
+        await slow.reply()
+
+        async def trickle() -> None:
+            with contextlib.suppress(ConnectionError):
+                for byte in b"NOOP NOOP NOOP NOOP":
+                    await slow.send(bytes([byte]))
+                    await asyncio.sleep(0.1)
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sender = asyncio.create_task(trickle())
+        assert await slow.reply() == [b"421 4.4.2 Timeout exceeded, closing transmission channel"]
+        assert loop.time() - started < 1.0  # the trickle would take 1.9 s
+        sender.cancel()
+        await slow.close()
+        await busy.close()
 
 
 async def test_data_timeout(recorder: Recorder) -> None:

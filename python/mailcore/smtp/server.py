@@ -247,6 +247,8 @@ class _SMTPSession(asyncio.Protocol):
             StartTLS | Close | ConnectionClosed | Signal | Awaitable[bool] | Exception | None
         ) = None
         self._deadline = 0.0
+        # Something was sent since the timer was last armed (a command was answered).
+        self._answered = False
         self._timed_out = False
         self._task: asyncio.Task[None] | None = None
 
@@ -349,8 +351,10 @@ class _SMTPSession(asyncio.Protocol):
     def _flush(self) -> None:
         assert self.conn is not None
         data = self.conn.data_to_send()
-        if data and self.transport is not None and not self._lost:
-            self.transport.write(data)
+        if data:
+            self._answered = True
+            if self.transport is not None and not self._lost:
+                self.transport.write(data)
 
     def _close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -368,11 +372,18 @@ class _SMTPSession(asyncio.Protocol):
     def _arm_timer(self) -> None:
         assert self.conn is not None
         limits = self.server.limits
-        body = self.conn.state in _BODY_STATES
-        timeout = limits.data_block_timeout if body else limits.command_timeout
+        if self.conn.state in _BODY_STATES:
+            # RFC 5321 4.5.3.2.5-6: the data block timeout runs per read.
+            self._deadline = self.loop.time() + limits.data_block_timeout
+        elif self._answered:
+            # Waiting for a command: the clock starts with the last reply and
+            # bytes of an unfinished line do not wind it back, so a client
+            # trickling a byte at a time cannot hold the connection for ever
+            # (a per-line deadline, as Postfix's smtpd_per_record_deadline).
+            self._deadline = self.loop.time() + limits.command_timeout
+        self._answered = False
         # One timer per session, re-armed only when it fires early: cheaper
         # than a call_later() for every read.
-        self._deadline = self.loop.time() + timeout
         if self._timer is not None and self._timer.when() > self._deadline:
             self._timer.cancel()
             self._timer = None
