@@ -273,9 +273,13 @@ async def _start_pop2(app: MailServer, lst: Listener) -> Running | None:
         hostname=cfg.hostname,
         limits=cfg.limits.pop3,
         on_connection=app.monitor.connections("pop2"),
+        allow_plaintext_login=cfg.allow_plaintext_auth,
     )
     port = await server.listen(lst.address, lst.port)
-    return Running(lst, port, server.close, "RFC 937, plaintext passwords")
+    note = "RFC 937, plaintext passwords" + (
+        "" if cfg.allow_plaintext_auth else " (logins from loopback only)"
+    )
+    return Running(lst, port, server.close, note)
 
 
 async def _start_imap(app: MailServer, lst: Listener) -> Running | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import poplib
 import ssl
@@ -272,6 +273,36 @@ async def test_idle_timeout(tmp_path: Path, ca: trustme.CA) -> None:
         assert await asyncio.wait_for(reader.read(), 5) == b"-ERR Disconnected for inactivity.\r\n"
         writer.close()
         await writer.wait_closed()
+
+
+async def test_idle_timeout_is_not_wound_back_by_a_trickle(tmp_path: Path, ca: trustme.CA) -> None:
+    # A command line that never ends, a byte at a time: still inactivity.
+    async with running_server(tmp_path, ca, limits=POP3Limits(idle_timeout=0.5)) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        await reader.readline()
+        writer.write(b"CAPA\r\n")
+        assert (await reader.readline()).startswith(b"+OK")
+        while not (await reader.readline()).startswith(b"."):
+            pass
+
+        async def trickle() -> None:
+            with contextlib.suppress(ConnectionError):
+                for byte in b"NOOP NOOP NOOP NOOP":
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    await asyncio.sleep(0.1)
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sender = asyncio.create_task(trickle())
+        assert await asyncio.wait_for(reader.readline(), 5) == (
+            b"-ERR Disconnected for inactivity.\r\n"
+        )
+        assert loop.time() - started < 1.2  # the trickle would take 1.9 s
+        sender.cancel()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def test_large_message_is_streamed(tmp_path: Path, ca: trustme.CA) -> None:

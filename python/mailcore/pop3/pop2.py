@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import ssl
 import time
@@ -41,7 +42,11 @@ class POP2Server:
     """A POP2 server on a :class:`Store` and a :class:`CredentialSource`.
 
     ``on_connection`` is told of every connect and disconnect
-    (:data:`mailcore.sessions.ConnectionHook`).
+    (:data:`mailcore.sessions.ConnectionHook`). POP2 has no TLS, so its
+    HELO carries the password in clear: with ``allow_plaintext_login`` off,
+    only clients on a loopback address may log in (the others get "-"
+    without their password being checked). Connections past
+    ``limits.connections`` get "-" instead of the greeting.
     """
 
     def __init__(
@@ -53,8 +58,10 @@ class POP2Server:
         limits: POP3Limits | None = None,
         throttle: LoginThrottle | None = None,
         on_connection: ConnectionHook | None = None,
+        allow_plaintext_login: bool = True,
     ) -> None:
         self.store = store
+        self.allow_plaintext_login = allow_plaintext_login
         self.on_connection = on_connection
         self.credentials = credentials
         self.hostname = hostname
@@ -69,11 +76,12 @@ class POP2Server:
         """Start a listener; return its port."""
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            busy = len(self._sessions) >= self.limits.connections
             await tracked(
                 self._sessions,
                 self.on_connection,
                 writer,
-                lambda: _Pop2Session(self, reader, writer).run(),
+                lambda: _Pop2Session(self, reader, writer).run(refuse=busy),
             )
 
         server = await asyncio.start_server(handle, host, port)
@@ -101,15 +109,21 @@ class _Pop2Session:
         peer = writer.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Send what the machine has to say; whether there was anything."""
         data = self.conn.data_to_send()
         if data:
             self.writer.write(data)
             await self.writer.drain()
+        return bool(data)
 
-    async def run(self) -> None:
+    async def run(self, *, refuse: bool = False) -> None:
         try:
             async with self.stack:
+                if refuse:
+                    self.conn.refuse("Too many connections, try again later")
+                    await self.flush()
+                    return
                 self.conn.greet()
                 await self.loop()
         except (ConnectionError, ssl.SSLError, TimeoutError) as exc:
@@ -122,13 +136,17 @@ class _Pop2Session:
                 await asyncio.wait_for(self.writer.wait_closed(), 5)
 
     async def loop(self) -> None:
+        clock = asyncio.get_running_loop()
+        # As POP3: the clock restarts with an answer, not with every byte.
+        deadline: float | None = None
         while True:
             event = self.conn.next_event()
             if event is NeedData.NEED_DATA:
-                await self.flush()
+                if await self.flush() or deadline is None:
+                    deadline = clock.time() + self.server.limits.idle_timeout
                 try:
                     data = await asyncio.wait_for(
-                        self.reader.read(64 * 1024), self.server.limits.idle_timeout
+                        self.reader.read(64 * 1024), max(0.0, deadline - clock.time())
                     )
                 except TimeoutError:
                     return
@@ -137,6 +155,7 @@ class _Pop2Session:
             if event is Paused.PAUSED:
                 raise AssertionError("the session answers every event before reading on")
             assert not isinstance(event, (NeedData, Paused))
+            deadline = None
             await self.handle(event)
             await self.flush()
             if isinstance(event, (Pop2Closed, Pop2Quit)):
@@ -181,6 +200,11 @@ class _Pop2Session:
 
     async def login(self, event: Pop2Login) -> None:
         server = self.server
+        if not server.allow_plaintext_login and not _loopback(self.peer):
+            # The password already crossed the network in clear; at least it
+            # is not taken.
+            self.conn.reject_login("Plaintext passwords are not accepted here")
+            return
         account = await server.credentials.verify_password(event.username, event.password)
         now = time.monotonic()
         if account is not None:
@@ -207,3 +231,13 @@ class _Pop2Session:
         uids = [self.uids[n - 1] for n in deleted]
         await store.store_flags(account, self.folder, uids, ["\\Deleted"], FlagMode.ADD)
         await store.expunge(account, self.folder, uids)
+
+
+def _loopback(peer: str) -> bool:
+    """Whether ``peer`` is a loopback address (also as ::ffff:127.x on a dual-stack socket)."""
+    try:
+        ip = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return (mapped or ip).is_loopback

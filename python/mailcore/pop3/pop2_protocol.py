@@ -116,12 +116,14 @@ class Pop2Input(enum.Enum):
     ACK_NONE = "ACK_NONE"
     QUIT = "QUIT"
     QUIT_DONE = "QUIT_DONE"
+    REFUSE = "REFUSE"  # no service (too many connections): "-" instead of a greeting
 
 
 S, In = Pop2State, Pop2Input
 POP2_TRANSITIONS: dict[tuple[Pop2State, Pop2Input], Pop2State] = {
     (S.AUTH, In.HELO): S.LOGIN_CHECK,
     (S.AUTH, In.QUIT): S.CLOSED,
+    (S.AUTH, In.REFUSE): S.CLOSED,
     (S.LOGIN_CHECK, In.LOGIN_OK): S.MBOX,
     (S.LOGIN_CHECK, In.LOGIN_FAIL): S.CLOSED,
     (S.MBOX, In.READ_SOME): S.ITEM,
@@ -189,6 +191,11 @@ class Pop2Connection:
     def greet(self) -> None:
         """Queue the greeting."""
         self._say(f"+ POP2 {self._host} server ready")
+
+    def refuse(self, text: str) -> None:
+        """Refuse service instead of greeting: "-" and close (RFC 937's negative reply)."""
+        self._move(Pop2Input.REFUSE)
+        self._say(f"- {text}")
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes from the client; ``b""`` means EOF."""
@@ -310,10 +317,10 @@ class Pop2Connection:
         self.account = account
         self._open(sizes)
 
-    def reject_login(self) -> None:
+    def reject_login(self, text: str = "Authentication failed") -> None:
         """HELO failed: "-" and close (RFC 937: the server closes the connection)."""
         self._move(Pop2Input.LOGIN_FAIL)
-        self._say("- Authentication failed")
+        self._say(f"- {text}")
 
     def folder_opened(self, sizes: Sequence[int]) -> None:
         """FOLD succeeded: the new folder's messages."""

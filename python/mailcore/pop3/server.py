@@ -217,11 +217,13 @@ class _Session:
         peer = writer.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Send what the machine has to say; whether there was anything."""
         data = self.conn.data_to_send()
         if data:
             self.writer.write(data)
             await self.writer.drain()
+        return bool(data)
 
     async def run(self, *, refuse: bool = False) -> None:
         try:
@@ -247,13 +249,19 @@ class _Session:
 
     async def loop(self) -> None:
         conn = self.conn
+        clock = asyncio.get_running_loop()
+        # The autologout clock starts when the server waits for a command and
+        # restarts only with an answer: bytes of a line that never ends do
+        # not wind it back (a client trickling one byte a minute is idle).
+        deadline: float | None = None
         while True:
             event = conn.next_event()
             if event is events.NeedData.NEED_DATA:
-                await self.flush()
+                if await self.flush() or deadline is None:
+                    deadline = clock.time() + self.server.limits.idle_timeout
                 try:
                     data = await asyncio.wait_for(
-                        self.reader.read(_READ_SIZE), self.server.limits.idle_timeout
+                        self.reader.read(_READ_SIZE), max(0.0, deadline - clock.time())
                     )
                 except TimeoutError:
                     self.writer.write(b"-ERR Disconnected for inactivity.\r\n")
@@ -267,6 +275,7 @@ class _Session:
                 await self.flush()
                 return
             assert not isinstance(event, (events.NeedData, events.Paused))
+            deadline = None
             done = await self.handle(event)
             await self.flush()
             if done:
