@@ -1055,3 +1055,35 @@ def test_ehlo_extensions_follow_each_configuration() -> None:
     custom = ehlo(lambda ev: [Reply(250, None, "mx hello")] if isinstance(ev, Ehlo) else None)
     assert custom[0] == b"250-mx hello" and custom[-1] == b"250 ENHANCEDSTATUSCODES"
     assert ehlo()[0] == b"250-mx.example.org"
+
+
+BDAT_START = b"EHLO a\r\nMAIL FROM:<a@b.org>\r\nRCPT TO:<x@y.org>\r\n"
+
+
+def test_bdat_bare_line_ends_refused_like_data() -> None:
+    # A bare LF in an early chunk: that chunk is acknowledged, the message
+    # refused at LAST (as DATA refuses it at the dot).
+    run = converse(BDAT_START + b"BDAT 4\r\na\nbcBDAT 3 LAST\r\nx\r\nQUIT\r\n")
+    assert replies(run)[-3:] == [
+        b"250 2.0.0 4 octets received",
+        b"550 5.5.2 Bare CR or LF in message body (SMTP smuggling protection)",
+        b"221 2.0.0 mx.example.org closing transmission",
+    ]
+    assert not any(isinstance(ev, MessageEnd) for ev in run.events)
+    # A CRLF cut in two by the chunks is no bare line end.
+    run = converse(BDAT_START + b"BDAT 3\r\nab\rBDAT 4 LAST\r\n\ncd\nQUIT\r\n")
+    assert replies(run)[-2].startswith(b"550 5.5.2")
+    run = converse(BDAT_START + b"BDAT 3\r\nab\rBDAT 5 LAST\r\n\ncd\r\nQUIT\r\n")
+    assert replies(run)[-2] == b"250 2.0.0 Message accepted for delivery"
+    assert run.body == b"ab\r\ncd\r\n"
+    # A CR with no LF after it, at the very end, or before other text.
+    for body in (b"BDAT 3 LAST\r\nab\r", b"BDAT 1\r\n\rBDAT 2 LAST\r\nab"):
+        run = converse(BDAT_START + body + b"QUIT\r\n")
+        assert replies(run)[-2].startswith(b"550 5.5.2"), body
+
+
+def test_bdat_bare_line_ends_normalized_when_asked() -> None:
+    limits = replace(SMTPLimits(), normalize_bare_lf_body=True)
+    run = converse(BDAT_START + b"BDAT 4\r\na\nb\rBDAT 4 LAST\r\n\nc\r\rQUIT\r\n", limits=limits)
+    assert replies(run)[-2] == b"250 2.0.0 Message accepted for delivery"
+    assert run.body == b"a\r\nb\r\nc\r\n\r\n"

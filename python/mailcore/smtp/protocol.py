@@ -123,6 +123,8 @@ def received_header(
     return text.encode("utf-8")
 
 
+_LINE_ENDS = re.compile(rb"\r\n|\r|\n")
+
 _EHLO_REPLIES: dict[tuple[object, ...], tuple[SMTPLimits, Reply]] = {}
 """EHLO replies with their extension lists, by (text, configuration); bounded."""
 
@@ -193,6 +195,9 @@ class ServerConnection:
         self._bdat_size = 0
         self._bdat_chunk = 0
         self._bdat_reply: Reply | None = None
+        # A bare CR or LF was seen in this BDAT body; the last chunk ended in CR.
+        self._bdat_bare = False
+        self._bdat_cr = False
         # Length of the body line read so far (across chunks), and whether a
         # line went over limits.text_line: then the body is read on (bounded
         # by message_size, not passed on) and refused at its end.
@@ -699,11 +704,42 @@ class ServerConnection:
         if state is State.RCPT:
             self._used_bdat = True
             self._bdat_size = 0
+            self._bdat_bare = False
+            self._bdat_cr = False
             self._start_lines()
             self._events.append(BodyStart(bdat=True))
         # Decided from the announced size, so a chunk is passed on whole or not at all.
         self._bdat_size += size
         self._move(Input.BDAT)
+
+    def _bdat_line_ends(self, chunk: bytes) -> bytes:
+        """Note bare CRs and LFs in a BDAT chunk (as DATA does); normalize them if asked.
+
+        RFC 5322 lines end in CRLF and BDAT carries them verbatim; a bare
+        line end is refused at the end of the data like DATA's (SMTP
+        smuggling protection), or written as CRLF under
+        ``normalize_bare_lf_body``. A CR that ends one chunk may meet its LF
+        at the start of the next.
+        """
+        joined = self._bdat_cr and chunk[:1] == b"\n"
+        if self.limits.normalize_bare_lf_body:
+            if self._bdat_cr:
+                chunk = b"\r" + chunk
+            self._bdat_cr = chunk.endswith(b"\r")
+            if self._bdat_cr:
+                chunk = chunk[:-1]
+            if b"\r" in chunk or b"\n" in chunk:
+                chunk = _LINE_ENDS.sub(b"\r\n", chunk)
+            return chunk
+        if self._bdat_bare or not chunk:
+            return chunk
+        pairs = chunk.count(b"\r\n") + joined
+        lf, cr = chunk.count(b"\n"), chunk.count(b"\r")
+        ends_cr = chunk.endswith(b"\r")
+        if lf != pairs or cr - ends_cr != pairs - joined or (self._bdat_cr and not joined):
+            self._bdat_bare = True
+        self._bdat_cr = ends_cr
+        return chunk
 
     def _read_bdat(self) -> bool:
         if self._bdat_left:
@@ -714,8 +750,9 @@ class ServerConnection:
             self._push_back(rest)
             self._bdat_left -= len(chunk)
             if self._state is State.BDAT and self._bdat_size <= self.limits.message_size:
+                chunk = self._bdat_line_ends(chunk)
                 self._track_lines(chunk)
-                if not self._long_line:
+                if not self._long_line and chunk:
                     self._events.append(BodyChunk(chunk))
             if self._bdat_left:
                 return True
@@ -726,11 +763,19 @@ class ServerConnection:
             self._emit(reply)
         elif self._bdat_size > self.limits.message_size:
             self._fail_body(R.MESSAGE_TOO_BIG)
+        elif self._bdat_last and self._bdat_cr and not self.limits.normalize_bare_lf_body:
+            self._fail_body(R.BARE_LINE_END_BODY)  # the message ends in a bare CR
+        elif self._bdat_bare and self._bdat_last and not self.limits.normalize_bare_lf_body:
+            # As for DATA: refused at the end of the data, earlier chunks acknowledged.
+            self._fail_body(R.BARE_LINE_END_BODY)
         elif self._long_line and self._bdat_last:
             # Refused at the end of the data, like DATA; earlier chunks are
             # acknowledged so the client gets to LAST.
             self._fail_body(R.TEXT_LINE_TOO_LONG)
         elif self._bdat_last:
+            if self._bdat_cr:  # normalizing: the CR held back ends a line
+                self._bdat_cr = False
+                self._events.append(BodyChunk(b"\r\n"))
             self._end_body(self._bdat_size)
         else:
             self._emit(R.bdat_received(self._bdat_chunk))
