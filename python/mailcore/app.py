@@ -50,7 +50,7 @@ from mailcore.metrics import Metrics
 from mailcore.pop3.pop2 import POP2Server
 from mailcore.pop3.server import POP3Server
 from mailcore.relay import Relay
-from mailcore.sessions import ConnectionHook, connection_hook
+from mailcore.sessions import ConnectionHook, connection_hook, current_peer
 from mailcore.smtp.local import DeliveryMonitor, LocalDeliveryHandler, MessageRecord, Relayer
 from mailcore.smtp.server import SMTPServer
 from mailcore.store.maildir import MaildirStore
@@ -115,6 +115,10 @@ class Monitor:
         return connection_hook(self.session_event, protocol)
 
 
+#: Longest user name written to the log as given (a client chooses it).
+_LOGGED_NAME = 256
+
+
 class ObservedCredentials:
     """The accounts as a SASL credential source, reporting failed logins per protocol."""
 
@@ -127,10 +131,12 @@ class ObservedCredentials:
         self.cram = accounts.cram
 
     async def verify_password(self, username: str, password: str) -> str | None:
-        """Check the password; a failure is logged (the user name, never the password)."""
+        """Check the password; a failure is logged with the client's address and the
+        user name (cut to 256 characters), never the password."""
         account = await self.accounts.verify_password(username, password)
         if account is None:
-            self.monitor.session_event(self.protocol, "auth-failed", "", user=username)
+            user = username if len(username) <= _LOGGED_NAME else username[:_LOGGED_NAME] + "..."
+            self.monitor.session_event(self.protocol, "auth-failed", current_peer.get(), user=user)
         return account
 
     async def scram_secrets(self, username: str) -> tuple[bytes, int, bytes, bytes] | None:

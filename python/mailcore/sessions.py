@@ -12,8 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
-__all__ = ["ConnectionHook", "close_all", "connection_hook", "peer_name", "tracked"]
+__all__ = [
+    "ConnectionHook",
+    "close_all",
+    "connection_hook",
+    "current_peer",
+    "peer_name",
+    "tracked",
+]
+
+#: ``address:port`` of the client whose session task is running ("" outside
+#: one): what a credential source logs a failed login against. Set by
+#: :func:`tracked` and by the SMTP server's session task.
+current_peer: ContextVar[str] = ContextVar("mailcore_current_peer", default="")
 
 #: Called as ``hook(event, peer)``: ``event`` is ``"connect"`` or
 #: ``"disconnect"``, ``peer`` is ``"address:port"``. It runs on the event
@@ -47,6 +60,7 @@ async def tracked(
     if task is not None:
         sessions.add(task)
     peer = peer_name(writer)
+    current_peer.set(peer)  # this task's own context: seen by everything it awaits
     if hook is not None:
         hook("connect", peer)
     try:

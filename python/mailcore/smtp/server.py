@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from mailcore.auth.sasl import CredentialSource
 from mailcore.limits import SMTPLimits
+from mailcore.sessions import current_peer
 from mailcore.smtp import replies as R
 from mailcore.smtp.events import (
     NEED_DATA,
@@ -81,6 +82,11 @@ def _resume(coro: Coroutine[Any, Any, bool], yielded: Any) -> Generator[Any, Any
 
 
 _log = logging.getLogger(__name__)
+
+# Events the session task handles itself rather than data_received(): the end
+# of the session, STARTTLS, and credential checks (which run in the task's
+# context, where mailcore.sessions.current_peer names the client).
+_TO_TASK = (Signal, StartTLS, Close, ConnectionClosed, AuthPassword, AuthScramSecrets)
 
 # Stop reading from a client whose unprocessed input passes this many bytes
 # (a slow handler must not let a fast client fill memory).
@@ -244,7 +250,15 @@ class _SMTPSession(asyncio.Protocol):
         self._parked = False
         # What _pump() could not finish and left to the task.
         self._handoff: (
-            StartTLS | Close | ConnectionClosed | Signal | Awaitable[bool] | Exception | None
+            StartTLS
+            | Close
+            | ConnectionClosed
+            | Signal
+            | AuthPassword
+            | AuthScramSecrets
+            | Awaitable[bool]
+            | Exception
+            | None
         ) = None
         self._deadline = 0.0
         # Something was sent since the timer was last armed (a command was answered).
@@ -437,7 +451,7 @@ class _SMTPSession(asyncio.Protocol):
                     self._flush()
                     self._arm_timer()
                     return
-                if isinstance(event, (Signal, StartTLS, Close, ConnectionClosed)):
+                if isinstance(event, _TO_TASK):
                     self._handoff = event
                     break
                 coro = self._dispatch(event)
@@ -466,6 +480,8 @@ class _SMTPSession(asyncio.Protocol):
     async def _run(self) -> None:
         conn, session, handler = self.conn, self.session, self.server.handler
         assert conn is not None and session is not None
+        # This task's context: a credential source logs failed logins against it.
+        current_peer.set(f"{session.peer[0]}:{session.peer[1]}")
         try:
             conn.send(await handler.handle_connect(session))
             while True:
@@ -475,7 +491,7 @@ class _SMTPSession(asyncio.Protocol):
                         raise handoff
                     if isinstance(handoff, Signal):
                         break
-                    if isinstance(handoff, StartTLS | Close | ConnectionClosed):
+                    if isinstance(handoff, _TO_TASK):
                         ok = await self._dispatch(handoff)
                     else:
                         ok = await handoff
