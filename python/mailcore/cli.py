@@ -625,7 +625,7 @@ def _cmd_config(args: argparse.Namespace, out: BinaryIO) -> int:
 def _queue_dir(args: argparse.Namespace) -> str:
     import os
 
-    return os.path.join(args.data, "queue")
+    return os.path.join(_data_dir(args), "queue")
 
 
 def _cmd_queue(args: argparse.Namespace, out: BinaryIO) -> int:

@@ -45,6 +45,18 @@ def test_queue_list_flush_delete(tmp_path: Path) -> None:
     assert not (tmp_path / "queue" / "spool" / a).exists()
 
 
+def test_queue_list_takes_the_data_dir_of_config(tmp_path: Path) -> None:
+    data = tmp_path / "elsewhere"
+    config = tmp_path / "mailcore.toml"
+    config.write_text(f'data_dir = "{data}"\n')
+    assert run("list", "--config", str(config)).stdout == "queue is empty\n"
+    q = Queue(data / "queue")
+    q.open()
+    q.enqueue(NewMessage("ann@example.org", [NewRecipient("bob@r.test")], b"x\r\n"), time.time())
+    done = run("list", "--config", str(config))
+    assert done.returncode == 0 and "bob@r.test  queued" in done.stdout, done.stderr
+
+
 def test_bench_relay_is_wired() -> None:
     from mailcore.cli import _cmd_bench_relay, build_parser
 

@@ -54,6 +54,7 @@ def _smtp(port: int, user: str) -> str:
         client.ehlo()
         with pytest.raises(smtplib.SMTPAuthenticationError):
             client.login(user, "wrong")
+        assert client.sock is not None
         host, local_port = client.sock.getsockname()[:2]
         return f"{host}:{local_port}"
 
