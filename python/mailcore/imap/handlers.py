@@ -38,6 +38,7 @@ from mailcore.store.base import (
     ChangeFeed,
     FlagMode,
     MailboxExists,
+    MailboxNameTooLong,
     MailboxNotFound,
     Store,
     StoreError,
@@ -153,6 +154,10 @@ class Commands:
             return
         except MailboxExists:
             self.conn.complete(command.tag, "NO", "[ALREADYEXISTS] Mailbox exists")
+            return
+        except MailboxNameTooLong as e:
+            # RFC 5530: CANNOT, "can never succeed" (the name will not fit).
+            self.conn.complete(command.tag, "NO", f"[CANNOT] {e}")
             return
         except StoreError:
             log.exception("imap: store failure in %s", type(command).__name__)

@@ -69,6 +69,16 @@ class MailboxExists(StoreError):
     """CREATE or RENAME onto a name that exists (IMAP ``[ALREADYEXISTS]``)."""
 
 
+class MailboxNameTooLong(StoreError):
+    """A mailbox name the store cannot hold as a directory (IMAP ``[CANNOT]``).
+
+    Maildir++ keeps a whole hierarchy in one directory name (``.a.b.c``), so
+    the encoded name must fit the file system's NAME_MAX and the message
+    paths below it PATH_MAX; CREATE and RENAME are refused before anything
+    is made.
+    """
+
+
 class NoSuchMessage(StoreError):
     """The UID is not (or no longer) in the mailbox."""
 

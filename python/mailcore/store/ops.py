@@ -29,6 +29,7 @@ from mailcore.store.base import (
     FlagMode,
     FlagResult,
     MailboxExists,
+    MailboxNameTooLong,
     MailboxNotFound,
     StoreError,
     UIDMapping,
@@ -62,6 +63,34 @@ def canonical_name(name: str) -> str:
     if not name or "\x00" in name or f"{DELIMITER}{DELIMITER}" in name:
         raise StoreError(f"invalid mailbox name {name!r}")
     return name
+
+
+#: POSIX NAME_MAX and Linux PATH_MAX in bytes. A Maildir++ mailbox is ONE
+#: directory (``.a.b.c`` for ``a/b/c``), so a deep or long name hits
+#: NAME_MAX long before any per-level limit would.
+NAME_MAX = 255
+PATH_MAX = 4096
+# Below a mailbox directory: "/cur/" and a message file name, which
+# (unique part, ",S=", ",U=", ":2,flags") stays within NAME_MAX.
+_BELOW_MAILBOX = len("/cur/") + NAME_MAX
+
+
+def check_mailbox_fits(layout: Layout, account: str, name: str) -> None:
+    """Raise :class:`MailboxNameTooLong` unless ``name`` can become a Maildir.
+
+    Called before CREATE or RENAME makes anything: the folder's directory
+    name must fit NAME_MAX, and the path of a message file below it PATH_MAX
+    (an ``OSError: File name too long`` halfway through would leave the
+    superiors made so far on disk while the index rolls back).
+    """
+    folder = os.fsencode(encode_folder(name))
+    if len(folder) > NAME_MAX:
+        raise MailboxNameTooLong(
+            f"mailbox name too long: {len(folder)} bytes as a directory name, at most {NAME_MAX}"
+        )
+    path = os.fsencode(os.path.join(layout.account_dir(account), encode_folder(name)))
+    if len(path) + _BELOW_MAILBOX >= PATH_MAX:
+        raise MailboxNameTooLong("mailbox name too long for the mail directory's path")
 
 
 def flags_text(flags: Iterable[str]) -> str:
@@ -325,6 +354,8 @@ def delete_account(txn: Txn, layout: Layout, account: str) -> None:
 def create_mailbox(txn: Txn, layout: Layout, account: str, name: str) -> MailboxRow:
     """CREATE with missing superiors (RFC 3501 6.3.3 SHOULD)."""
     name = canonical_name(name)
+    # The superiors' folder names are prefixes of this one: one check covers all.
+    check_mailbox_fits(layout, account, name)
     conn = txn.conn
     levels = name.split(DELIMITER)
     for depth in range(1, len(levels) + 1):
@@ -396,6 +427,11 @@ def rename_mailbox(txn: Txn, layout: Layout, account: str, old: str, new: str) -
         raise MailboxExists(f"mailbox {new!r} exists")
     if new == old or new.startswith(old + DELIMITER):
         raise StoreError("cannot rename a mailbox into itself")
+    # Every new name (the inferiors' too) is checked before anything moves.
+    check_mailbox_fits(layout, account, new)
+    if old != "INBOX":  # INBOX's inferiors stay where they are
+        for row in _inferiors(conn, account, old):
+            check_mailbox_fits(layout, account, new + row.name[len(old) :])
     if old == "INBOX":
         dest = create_mailbox(txn, layout, account, new)
         uids = [
