@@ -301,6 +301,8 @@ async def _start_imap(app: MailServer, lst: Listener) -> Running | None:
         allow_plaintext_login=cfg.allow_plaintext_auth,
         hostname=cfg.hostname,
         on_connection=app.monitor.connections("imap"),
+        # [auth] mechanisms, as POP3 and submission offer them.
+        mechanisms=[m for m in cfg.auth_mechanisms if m in SERVER_MECHANISMS],
     )
 
     async def close() -> None:

@@ -70,6 +70,18 @@ DEFAULT_MECHANISMS = ("PLAIN", "LOGIN", "SCRAM-SHA-256")
 _READ_SIZE = 256 * 1024
 
 
+def _supported(mechanism: str, credentials: CredentialSource) -> bool:
+    """Whether ``credentials`` can answer ``mechanism`` (a source that keeps no
+    SCRAM or CRAM secrets says so with ``scram = False`` / ``cram = False``, as
+    :class:`~mailcore.auth.accounts.Accounts` does): offering it anyway would
+    fail every correct login."""
+    if mechanism == "SCRAM-SHA-256":
+        return getattr(credentials, "scram", None) is not False
+    if mechanism == "CRAM-MD5":
+        return getattr(credentials, "cram", None) is not False
+    return True
+
+
 class IMAPServer:
     """An IMAP4rev1/IMAP4rev2 server on a :class:`Store` and a :class:`CredentialSource`.
 
@@ -97,10 +109,11 @@ class IMAPServer:
         self.limits = limits if limits is not None else ImapLimits()
         self.tls = tls
         self.allow_plaintext_login = allow_plaintext_login
-        self.mechanisms = tuple(m.upper() for m in mechanisms)
-        unknown = set(self.mechanisms) - set(SERVER_MECHANISMS)
+        wanted = tuple(m.upper() for m in mechanisms)
+        unknown = set(wanted) - set(SERVER_MECHANISMS)
         if unknown:
             raise ValueError(f"no SASL server mechanism for {sorted(unknown)}")
+        self.mechanisms = tuple(m for m in wanted if _supported(m, credentials))
         self.throttle = throttle or LoginThrottle(base=self.limits.failed_login_delay)
         self.cache = StructureCache()
         self.claims = RecentClaims()
@@ -158,8 +171,13 @@ async def start_imap_server(
     allow_plaintext_login: bool = False,
     hostname: str = "localhost",
     on_connection: ConnectionHook | None = None,
+    mechanisms: Sequence[str] = DEFAULT_MECHANISMS,
 ) -> asyncio.Server:
-    """Start one IMAP listener (see the module docstring) and return its ``asyncio.Server``."""
+    """Start one IMAP listener (see the module docstring) and return its ``asyncio.Server``.
+
+    ``mechanisms`` are the SASL mechanisms AUTHENTICATE offers (those the
+    credential source cannot answer are left out).
+    """
     server = IMAPServer(
         store,
         accounts,
@@ -167,6 +185,7 @@ async def start_imap_server(
         limits=limits,
         tls=ssl_context,
         allow_plaintext_login=allow_plaintext_login,
+        mechanisms=mechanisms,
         on_connection=on_connection,
     )
     return await server.start(host, port, implicit_tls=implicit_tls)
