@@ -128,9 +128,13 @@ class ImapLimits:
     # Pipelined commands read ahead of the one being answered (Dovecot
     # queues a few; Stalwart processes one at a time per session).
     commands_in_flight: int = 16
-    # A literal before login (LOGIN, AUTHENTICATE arguments) is short; a
-    # bigger one is refused with BAD before it is read, so an anonymous
-    # client cannot make the server buffer an APPEND-sized literal.
+    # A literal before login (LOGIN, AUTHENTICATE arguments) is short. A
+    # bigger synchronising one is refused with BAD before it is sent; a
+    # bigger non-synchronising one (LITERAL+, sent without waiting) ends the
+    # session with "* BYE [TOOBIG]" once its header line is read and none of
+    # it is kept (RFC 7888 section 4; Dovecot's imap-login also says BYE).
+    # Either way an anonymous client cannot make the server buffer an
+    # APPEND-sized literal.
     unauthenticated_literal: int = 8 * KIB
     # Invalid commands in a row before "* BYE" (Dovecot: 10 bad commands).
     bad_commands: int = 10

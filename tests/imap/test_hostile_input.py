@@ -57,3 +57,26 @@ async def test_create_and_rename_of_names_too_long_for_a_directory(srv: Running)
     # The deepest name that fits is still fine: ".q" * 127 is 254 bytes.
     fits = b"/".join([b"q"] * 127)
     assert (await w.cmd(b"c6 CREATE " + fits)).startswith(b"c6 OK")
+
+
+# ------------------------------------------- literals before authentication
+
+
+async def test_nonsync_literal_before_login_is_refused_before_its_octets(srv: Running) -> None:
+    w = await Wire.open(srv.port)
+    # Nothing of the 20 MB is sent: the answer comes after the header alone,
+    # so the server cannot have buffered the literal (RFC 7888 section 4).
+    await w.send(b"a LOGIN {20000000+}\r\n")
+    assert await w.line() == b"* BYE [TOOBIG] Literal too large before authentication\r\n"
+    assert await w.line() == b""  # closed
+    # A literal within unauthenticated_literal still logs in, pipelined
+    # commands behind it included (they get the full literal size).
+    w = await Wire.open(srv.port)
+    user, password = USER.encode(), PASSWORD.encode()
+    message = b"Subject: pipelined\r\n\r\n" + b"x" * 20_000 + b"\r\n"
+    await w.send(
+        b"a LOGIN {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(user), user, len(password), password)
+        + b"b APPEND INBOX {%d+}\r\n%s\r\n" % (len(message), message)
+    )
+    assert (await w.until(b"a")).endswith(b"Logged in\r\n")
+    assert (await w.until(b"b")).startswith(b"b OK [APPENDUID ")

@@ -299,3 +299,56 @@ def test_illegal_moves_raise() -> None:
         conn.complete("x", "OK", "nothing asked")
     with pytest.raises(LocalProtocolError):
         conn.tls_started()
+
+
+# Before login a literal holds at most unauthenticated_literal octets, also a
+# non-synchronising one (RFC 7888): the client sends it without waiting, so it
+# is never kept; the session ends with BYE (RFC 7888 section 4, as Dovecot).
+_SMALL = ImapLimits(unauthenticated_literal=16)
+_BYE_TOOBIG = b"* BYE [TOOBIG] Literal too large before authentication\r\n"
+
+
+@pytest.mark.parametrize(
+    "chunks", list(splits(b"a LOGIN {40+}\r\n" + b"u" * 40 + b" pw\r\nb NOOP\r\n"))
+)
+def test_nonsync_literal_over_the_login_bound_ends_the_session(chunks: list[bytes]) -> None:
+    conn = fresh(allow_plaintext_login=True, limits=_SMALL)
+    events, out = run(conn, chunks)
+    assert out == _BYE_TOOBIG
+    assert [type(e) for e in events] == [ev.Closed]
+    assert conn.state is State.LOGOUT
+
+
+def test_nonsync_literal_over_the_login_bound_is_refused_before_its_octets() -> None:
+    conn = fresh(allow_plaintext_login=True)
+    events, out = run(conn, [b"a LOGIN {20000000+}\r\n"])
+    assert out == _BYE_TOOBIG and [type(e) for e in events] == [ev.Closed]
+    # Whatever still arrives is not kept.
+    conn.receive_data(b"x" * 1_000_000)
+    assert isinstance(conn.next_event(), ev.Closed)
+    assert conn.data_to_send() == b""
+
+
+@pytest.mark.parametrize(
+    "chunks", list(splits(b"a LOGIN {4+}\r\nuser {16+}\r\n" + b"p" * 16 + b"\r\nb NOOP\r\n"))
+)
+def test_nonsync_literals_within_the_login_bound(chunks: list[bytes]) -> None:
+    conn = fresh(allow_plaintext_login=True, limits=_SMALL)
+    events, out = run(conn, chunks)
+    assert events[0] == ev.LoginRequest("a", "user", "p" * 16)
+    assert b"a OK [CAPABILITY " in out
+    assert out.endswith(b"b OK done\r\n")
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    list(splits(b"a LOGIN u p\r\nb APPEND INBOX {40+}\r\n" + b"m" * 40 + b"\r\nc NOOP\r\n")),
+)
+def test_commands_pipelined_behind_login_get_the_full_literal_size(chunks: list[bytes]) -> None:
+    conn = fresh(allow_plaintext_login=True, limits=_SMALL)
+    events, out = run(conn, chunks)
+    assert isinstance(events[0], ev.LoginRequest)
+    append = events[1]
+    assert isinstance(append, ev.Request) and isinstance(append.command, c.Append)
+    assert append.command.message == b"m" * 40
+    assert out.endswith(b"b OK done\r\nc OK done\r\n")

@@ -658,11 +658,18 @@ def parse_command(data: bytes, limits: ImapLimits | None = None) -> Command:
         raise CommandSyntaxError(str(e), e.offset, e.expected, tag) from None
 
 
-def new_fragmenter(limits: ImapLimits | None = None) -> ImapFragmenter:
+def new_fragmenter(
+    limits: ImapLimits | None = None, *, before_login: bool = False
+) -> ImapFragmenter:
     """A fresh :class:`~mailcore._core.ImapFragmenter` sized by ``limits``.
 
     A command may hold ``command_length`` bytes of lines plus one literal
-    of up to ``literal_size`` bytes (an APPEND).
+    of up to ``literal_size`` bytes (an APPEND). ``before_login``: literals
+    of at most ``unauthenticated_literal`` bytes (LOGIN, AUTHENTICATE), so
+    a bigger one, even non-synchronising, is skipped instead of kept.
     """
     lim = limits if limits is not None else ImapLimits()
+    if before_login:
+        small = min(lim.unauthenticated_literal, lim.literal_size)
+        return ImapFragmenter(lim.command_length + small, small)
     return ImapFragmenter(lim.command_length + lim.literal_size, lim.literal_size)
