@@ -147,8 +147,16 @@ class ImapLimits:
     # Messages per FETCH response batch written at once (bounds memory when
     # bodies are fetched, keeps writes large when only metadata is).
     fetch_batch: int = 500
-    # Bytes of message data read ahead for one FETCH batch of bodies.
+    # Bytes of message data read ahead for one FETCH batch of bodies (and of
+    # the sections built from them).
     fetch_batch_bytes: int = 8 * MIB
+    # Octets of message data one FETCH may return per message, counted from
+    # the message size before anything is read: FETCH 1 (BODY[]<0.N>
+    # BODY[]<1.N> ...) could otherwise make a response of 40 times a 25 MiB
+    # message. Over it: "NO [LIMIT]" (RFC 5530). A message can always be
+    # fetched once whatever its size; the default leaves room for two and a
+    # half copies of the largest literal_size message (BODY[] and BODY[TEXT]).
+    fetch_response_size: int = 64 * MIB
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ bytes says so through :func:`need`, and the server reads those in batches.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from mailcore import _core
 from mailcore.imap.command import FetchAttribute, Section
@@ -22,18 +23,23 @@ from mailcore.store.base import MessageMeta
 
 __all__ = [
     "FetchItem",
+    "ResponseBound",
     "StructureCache",
     "UnknownCTE",
     "cached_kinds",
     "compile_items",
     "need",
+    "response_bound",
     "section_spec",
     "sets_seen",
+    "write_chunks",
     "write_large",
 ]
 
-FetchItem = tuple[bytes, int | bytes | None]
-"""One ``(name, value)`` pair of :func:`mailcore._core.write_fetch`."""
+FetchItem = tuple[bytes, int | bytes | memoryview | None]
+"""One ``(name, value)`` pair of :func:`mailcore._core.write_fetch`; a
+``memoryview`` is a slice of the message bytes (a partial ``BODY[]``), only
+in items that need the whole message (written by :func:`write_chunks`)."""
 
 _META = frozenset({"UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "MODSEQ"})
 
@@ -268,7 +274,17 @@ def _getter(
             if partial is None:
                 return lambda uid, meta, raw: (label, raw or b"")
             lo, hi = partial[0], partial[0] + partial[1]
-            return lambda uid, meta, raw: (label, (raw or b"")[lo:hi])
+
+            def body_slice(uid: int, meta: MessageMeta, raw: bytes | None) -> FetchItem:
+                # A view, not a copy: FETCH 1 (BODY[]<0.N> BODY[]<1.N> ...)
+                # would otherwise hold the message once per item. Slices
+                # with NUL are copied for write_fetch's literal8.
+                data = raw or b""
+                if data.find(b"\0", lo, hi) >= 0:
+                    return (label, data[lo:hi])
+                return (label, memoryview(data)[lo:hi])
+
+            return body_slice
         return lambda uid, meta, raw: (label, _core.mime_section(raw or b"", spec, partial))
     if name in ("BINARY", "BINARY.SIZE"):
         part = ".".join(str(p) for p in attr.section.part) if attr.section else ""
@@ -303,38 +319,99 @@ _VERBATIM = frozenset({b"FLAGS", b"ENVELOPE", b"BODYSTRUCTURE", b"BODY", b"MODSE
 _LARGE = 1024
 
 
-def write_large(batch: Iterable[tuple[int, Sequence[FetchItem]]]) -> bytes:
-    """Like :func:`mailcore._core.write_fetch`, but large values are copied once.
+def write_chunks(batch: Iterable[tuple[int, Sequence[FetchItem]]]) -> Iterator[bytes | memoryview]:
+    """The bytes of :func:`mailcore._core.write_fetch` as pieces, large values uncopied.
 
     ``write_fetch`` copies every value into Rust, into its output and into
-    the result; for message bodies (hundreds of MB in a FETCH 1:*) this joins
-    literal framing and the values' own bytes instead. Small values and
-    values with NUL (literal8 / 0x80 rules) still go through ``write_fetch``.
+    the result; for message bodies (hundreds of MB in a FETCH 1:*) this
+    yields the literal framing and then each large value itself (a bytes
+    object or a view of the message), so the caller can write them one at
+    a time instead of building the whole response. Small values and values
+    with NUL (literal8 / 0x80 rules) still go through ``write_fetch``.
     """
-    parts: list[bytes] = []
     for seq, items in batch:
-        parts.append(b"* %d FETCH (" % seq)
-        small: list[FetchItem] = []
+        parts: list[bytes] = [b"* %d FETCH (" % seq]
         for i, (name, value) in enumerate(items):
             if i:
                 parts.append(b" ")
             if (
-                isinstance(value, bytes)
+                isinstance(value, bytes | memoryview)
                 and len(value) >= _LARGE
                 and name not in _VERBATIM
                 and not name.startswith(b"BINARY.SIZE")
-                and b"\0" not in value
+                and (isinstance(value, memoryview) or b"\0" not in value)
             ):
                 parts.append(b"%s {%d}\r\n" % (name, len(value)))
-                parts.append(value)
+                yield b"".join(parts)
+                parts.clear()
+                yield value
                 continue
-            small.append((name, value))
-            one = _core.write_fetch([(0, small)])
-            small.clear()
+            small = value.tobytes() if isinstance(value, memoryview) else value
+            one = _core.write_fetch([(0, [(name, small)])])
             # "* 0 FETCH (" + "name value" + ")\r\n": keep the middle.
             parts.append(one[11:-3])
         parts.append(b")\r\n")
-    return b"".join(parts)
+        yield b"".join(parts)
+
+
+def write_large(batch: Iterable[tuple[int, Sequence[FetchItem]]]) -> bytes:
+    """Like :func:`mailcore._core.write_fetch`, large values copied once (:func:`write_chunks`)."""
+    return b"".join(write_chunks(batch))
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseBound:
+    """Upper bounds, from a message's sizes, of what one FETCH makes of it.
+
+    Each item is ``(start, length, header_only)`` from ``<start.length>``
+    (length None: no partial). ``shared`` items are the message itself or a
+    view of it (BODY[], RFC822); ``copied`` ones are built as new bytes
+    (sections, BINARY). Structures (ENVELOPE, BODYSTRUCTURE) and metadata
+    are small and left out.
+    """
+
+    shared: tuple[tuple[int, int | None, bool], ...]
+    copied: tuple[tuple[int, int | None, bool], ...]
+
+    @staticmethod
+    def _sum(items: tuple[tuple[int, int | None, bool], ...], meta: MessageMeta) -> int:
+        # A section or decoded part is never longer than the message (a
+        # header section than the header), and a partial <start.length> is
+        # at most min(length, that - start).
+        total = 0
+        for start, length, header_only in items:
+            whole = meta.header_size if header_only else meta.size
+            total += whole if length is None else min(length, max(0, whole - start))
+        return total
+
+    def total(self, meta: MessageMeta) -> int:
+        """Octets of message data the response holds for one message."""
+        return self._sum(self.shared, meta) + self._sum(self.copied, meta)
+
+    def copies(self, meta: MessageMeta) -> int:
+        """Octets of it built as new bytes."""
+        return self._sum(self.copied, meta)
+
+
+def response_bound(attrs: tuple[FetchAttribute, ...]) -> ResponseBound | None:
+    """The :class:`ResponseBound` of a FETCH's items, or None if none carries message data."""
+    shared: list[tuple[int, int | None, bool]] = []
+    copied: list[tuple[int, int | None, bool]] = []
+    for attr in attrs:
+        name, section = attr.name, attr.section
+        start, length = attr.partial if attr.partial is not None else (0, None)
+        header_only = need(attr) is Need.HEADER
+        if name == "RFC822" or (
+            name == "BODY" and section is not None and section_spec(section) == ""
+        ):
+            shared.append((start, length, header_only))
+        elif name in ("RFC822.HEADER", "RFC822.TEXT", "BINARY") or (
+            name == "BODY" and section is not None
+        ):
+            copied.append((start, length, header_only))
+    if not shared and not copied:
+        return None
+    return ResponseBound(tuple(shared), tuple(copied))
 
 
 def cached_kinds(attrs: tuple[FetchAttribute, ...]) -> list[str] | None:

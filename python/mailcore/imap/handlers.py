@@ -12,20 +12,20 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import cast
 
 from mailcore import _core
 from mailcore.imap import command as c
 from mailcore.imap.fetch import (
-    FetchItem,
     StructureCache,
     UnknownCTE,
     cached_kinds,
     compile_items,
     need,
+    response_bound,
     sets_seen,
-    write_large,
+    write_chunks,
 )
 from mailcore.imap.mutf7 import MailboxNameError, check_name, decode
 from mailcore.imap.protocol import ServerConnection
@@ -48,6 +48,10 @@ from mailcore.store.base import (
 __all__ = ["Commands", "IndexCache", "RecentClaims"]
 
 log = logging.getLogger("mailcore.imap")
+
+# FETCH output is written in pieces of about this size; a larger literal
+# (a message body) is written on its own, without joining it to anything.
+_WRITE_CHUNK = 1024 * 1024
 
 _SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
@@ -533,6 +537,20 @@ class Commands:
         await self.poll_updates(expunges=False)
         attrs = cmd.attributes
         level = max((need(a) for a in attrs), default=Need.META)
+        meta, seq_of = view.meta, view.seq_of
+        bound = response_bound(attrs)
+        if bound is not None and uids:
+            # Refused before anything is read or built (and before \Seen is
+            # set): FETCH 1 (BODY[]<0.N> BODY[]<1.N> ...) would make a response
+            # of many times the message. A message may always be fetched once.
+            cap = self.limits.fetch_response_size
+            per_message = len(bound.shared) + len(bound.copied)
+            if per_message * max(meta[u].size for u in uids) > cap and any(
+                bound.total(m) > max(cap, m.size) for m in map(meta.__getitem__, uids)
+            ):
+                raise _Refused(
+                    "NO", f"[LIMIT] FETCH response over {cap} octets per message; ask for less"
+                )
         seen = not view.read_only and any(sets_seen(a) for a in attrs)
         if seen:
             unseen = [u for u in uids if "\\Seen" not in view.flags.get(u, frozenset())]
@@ -562,17 +580,19 @@ class Commands:
         # messages missing from it are read.
         kinds = cached_kinds(attrs)
         tables = None if kinds is None else [self.cache.table(key, k) for k in kinds]
-        meta, seq_of = view.meta, view.seq_of
         # FETCH 1:* (the usual case): sequence numbers are positions.
         whole = len(uids) == view.exists
-        # Batches of up to fetch_batch messages and about fetch_batch_bytes of them.
+        # Batches of up to fetch_batch messages and about fetch_batch_bytes of
+        # them and of the sections built from them.
+        copies = bound.copies if bound is not None and bound.copied else None
         bounds: list[tuple[int, int]] = []
         i = 0
         while i < len(uids):
             if level is Need.FULL:
                 j, size = i, 0
                 while j < len(uids) and j - i < batch_max:
-                    size += meta[uids[j]].size
+                    one = meta[uids[j]]
+                    size += one.size if copies is None else one.size + copies(one)
                     j += 1
                     if size >= bytes_max:
                         break
@@ -625,12 +645,17 @@ class Commands:
                 else:
                     seqs = [seq_of(u) or 0 for u in part]
                 batch = list(zip(seqs, items, strict=True))
+                del items
                 if level is Need.FULL:
-                    data = write_large(batch)
+                    await self.write_pieces(write_chunks(batch))
                 else:
-                    # write_fetch reads any sequence of items; tuples save a copy each.
-                    data = _core.write_fetch(cast("list[tuple[int, list[FetchItem]]]", batch))
-                self.conn.send(data)
+                    # write_fetch reads any sequence of items; tuples save a
+                    # copy each (no memoryview here: those are FULL items).
+                    data = _core.write_fetch(
+                        cast("list[tuple[int, list[tuple[bytes, int | bytes | None]]]]", batch)
+                    )
+                    self.conn.send(data)
+                del batch
                 await self.flush()
         finally:
             if ahead is not None:
@@ -638,6 +663,34 @@ class Commands:
                 with contextlib.suppress(asyncio.CancelledError, StoreError):
                     await ahead
         return f"{'UID ' if cmd.uid else ''}FETCH completed"
+
+    async def write_pieces(self, pieces: Iterable[bytes | memoryview]) -> None:
+        """Send FETCH output in pieces of about _WRITE_CHUNK, each large value alone.
+
+        Only one large value is copied (if it is a view) and in flight at a
+        time, so a FETCH of big bodies takes about one body of memory on top
+        of what was read, not the whole response two or three times over.
+        """
+        joined: list[bytes | memoryview] = []
+        size = 0
+        for piece in pieces:
+            if len(piece) >= _WRITE_CHUNK:
+                if joined:
+                    self.conn.send(b"".join(joined))
+                    joined.clear()
+                    size = 0
+                self.conn.send(piece if isinstance(piece, bytes) else piece.tobytes())
+                await self.flush()
+                continue
+            joined.append(piece)
+            size += len(piece)
+            if size >= _WRITE_CHUNK:
+                self.conn.send(b"".join(joined))
+                joined.clear()
+                size = 0
+                await self.flush()
+        if joined:
+            self.conn.send(b"".join(joined))
 
     async def cmd_store(self, cmd: c.Store) -> str:
         view = self.selected_view()
