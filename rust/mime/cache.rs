@@ -19,14 +19,7 @@
 //! The JSON is ASCII-only (`\uXXXX` escapes), as `json.dumps` writes it.
 
 /// Cached fields, lowercase (the JSON object lists them in the order found).
-pub const CACHED_FIELDS: [&[u8]; 6] = [
-    b"from",
-    b"to",
-    b"cc",
-    b"subject",
-    b"date",
-    b"message-id",
-];
+pub const CACHED_FIELDS: [&[u8]; 6] = [b"from", b"to", b"cc", b"subject", b"date", b"message-id"];
 
 /// Octets of header scanned at most: a hostile header costs no more than a normal one.
 pub const CACHE_SCAN: usize = 64 * 1024;
@@ -105,8 +98,14 @@ fn is_space(c: u32) -> bool {
 /// Folded: runs of white space become one space, none at the ends. Else trimmed.
 fn squeeze(chars: &[u32], folded: bool) -> Vec<u32> {
     if !folded {
-        let start = chars.iter().position(|&c| !is_space(c)).unwrap_or(chars.len());
-        let end = chars.iter().rposition(|&c| !is_space(c)).map_or(start, |i| i + 1);
+        let start = chars
+            .iter()
+            .position(|&c| !is_space(c))
+            .unwrap_or(chars.len());
+        let end = chars
+            .iter()
+            .rposition(|&c| !is_space(c))
+            .map_or(start, |i| i + 1);
         return chars[start..end].to_vec();
     }
     let mut out = Vec::with_capacity(chars.len());
@@ -135,7 +134,12 @@ fn push_json_str(out: &mut String, chars: impl Iterator<Item = u32>) {
             0x20..=0x7E => out.push(char::from(c as u8)),
             0x10000.. => {
                 let v = c - 0x10000;
-                let _ = write!(out, "\\u{:04x}\\u{:04x}", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
+                let _ = write!(
+                    out,
+                    "\\u{:04x}\\u{:04x}",
+                    0xD800 + (v >> 10),
+                    0xDC00 + (v & 0x3FF)
+                );
             }
             _ => {
                 let _ = write!(out, "\\u{c:04x}");
@@ -165,7 +169,10 @@ mod tests {
             header_cache_json(h),
             r#"{"subject": "\"q\" \\ caf\u00e9 \ud83d\ude00"}"#
         );
-        assert_eq!(header_cache_json(b"Subject: a\xffb\n"), r#"{"subject": "a\udcffb"}"#);
+        assert_eq!(
+            header_cache_json(b"Subject: a\xffb\n"),
+            r#"{"subject": "a\udcffb"}"#
+        );
     }
 
     #[test]
