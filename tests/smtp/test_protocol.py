@@ -935,6 +935,16 @@ def test_received_header() -> None:
         now=now,
     )
     assert header.endswith(b"id q;\r\n\tThu, 26 Nov 2026 19:39:13 +0000\r\n")
+    # Seconds since the epoch (what the server passes) give the same date.
+    assert header == received_header(
+        helo="c",
+        peer_ip="::1",
+        hostname=HOST,
+        protocol="LMTP",
+        queue_id="q",
+        recipient=None,
+        now=now.timestamp() + 0.75,
+    )
 
 
 def test_xtext() -> None:

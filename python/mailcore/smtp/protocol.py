@@ -29,7 +29,6 @@ import binascii
 import enum
 import functools
 import re
-import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -102,16 +101,17 @@ def received_header(
     protocol: str,
     queue_id: str,
     recipient: str | None,
-    now: datetime | None = None,
+    now: datetime | float,
 ) -> bytes:
     """Build a Received: trace header (RFC 5321 section 4.4), CRLF-terminated.
 
     ``protocol`` is a RFC 3848 "with" keyword (ESMTP, ESMTPS, ESMTPSA, LMTP,
     ...). ``recipient`` is named only for single-recipient messages, so one
-    copy does not disclose the others (RFC 5321 7.2). ``now`` defaults to
-    the current time; the date is written to the second.
+    copy does not disclose the others (RFC 5321 7.2). ``now`` is a datetime
+    or seconds since the epoch (``time.time()``, which costs the caller no
+    datetime object); the date is written to the second.
     """
-    stamp = _date_stamp(int(time.time() if now is None else now.timestamp()))
+    stamp = _date_stamp(int(now if isinstance(now, float | int) else now.timestamp()))
     head = (
         f"Received: from {_safe_helo(helo)} ([{peer_ip}])\r\n"
         f"\tby {hostname} (mailcore) with {protocol} id {queue_id}"

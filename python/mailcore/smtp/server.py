@@ -22,6 +22,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from typing import Any, cast
@@ -656,6 +657,7 @@ class _SMTPSession(asyncio.Protocol):
             protocol=proto,
             queue_id=queue_id,
             recipient=rcpts[0].address if len(rcpts) == 1 else None,
+            now=time.time(),
         )
 
     async def _message_end(self, event: MessageEnd) -> None:
