@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -40,4 +41,25 @@ async def test_resolve_and_deliver_to_each_account_once(tmp_path: Path) -> None:
             # Durable means: a whole file in new/, nothing left in tmp/.
             inbox = tmp_path / "mail" / account
             assert len(os.listdir(inbox / "new")) == 1 and os.listdir(inbox / "tmp") == []
+    accounts.close()
+
+
+async def test_concurrent_first_deliveries_to_a_new_account(tmp_path: Path) -> None:
+    # The first messages for an account without a Maildir arrive together,
+    # through two stores on one data directory (two SMTP processes): one
+    # delivery makes the Maildir while others' files find no directory yet.
+    # Every message must be stored (a 451 here once cost a bench run).
+    accounts = Accounts(tmp_path, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    accounts.add_user("new@example.org", "pw")
+
+    async def one(local: LocalDelivery, n: int, stagger: float) -> None:
+        await asyncio.sleep(n * stagger)
+        await local.deliver(["new@example.org"], MSG + b"%d\r\n" % n)
+
+    for round_ in range(4):
+        data = tmp_path / f"data{round_}"
+        async with MaildirStore(data) as first, MaildirStore(data) as second:
+            pair = (LocalDelivery(first, accounts), LocalDelivery(second, accounts))
+            await asyncio.gather(*(one(pair[n % 2], n, 0.0005 * round_) for n in range(20)))
+            assert len(await first.messages("new@example.org", "INBOX")) == 20
     accounts.close()

@@ -335,14 +335,21 @@ class MaildirStore(Store):
             header_cache_json(raw, hsize),
             session,
         )
+        target = (os.path.join(maildir, "tmp", base), raw)
         try:
             validity, uid, modseq = await self._writer.run_grouped(
-                ops.commit_appends, pending, file=(os.path.join(maildir, "tmp", base), raw)
+                ops.commit_appends, pending, file=target
             )
         except FileNotFoundError:
-            # No such Maildir: let the index say whether the mailbox exists.
+            # No such Maildir: let the index say whether the mailbox exists
+            # (MailboxNotFound if not). If it does, it was being made when
+            # the file was written (the first deliveries to a new account
+            # arrive together, in this process or another): once more, now
+            # that its directories are there.
             await self._read(lambda conn: ops.get_mailbox(conn, account, name))
-            raise
+            validity, uid, modseq = await self._writer.run_grouped(
+                ops.commit_appends, pending, file=target
+            )
         return AppendResult(validity, uid, modseq)
 
     async def messages(
