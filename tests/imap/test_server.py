@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
 import ssl
 import time
@@ -577,6 +578,25 @@ async def test_autologout(tmp_path: Path, ca: trustme.CA) -> None:
         await w.send(b"i IDLE\r\n")
         assert await w.line() == b"+ idling\r\n"
         assert await w.line(timeout=2) == b"* BYE Autologout; idle for too long\r\n"
+
+
+async def test_autologout_is_not_wound_back_by_a_trickle(tmp_path: Path, ca: trustme.CA) -> None:
+    # A command line that never ends, a byte at a time, is still inactivity.
+    limits = ImapLimits(idle_timeout=0.5, failed_login_delay=0.01)
+    async with running_server(tmp_path, ca, limits=limits) as srv:
+        w = await login(srv)
+
+        async def trickle() -> None:
+            with contextlib.suppress(ConnectionError):
+                for byte in b"n NOOP NOOP NOOP NOOP":
+                    await w.send(bytes([byte]))
+                    await asyncio.sleep(0.1)
+
+        started = time.perf_counter()
+        sender = asyncio.create_task(trickle())
+        assert await w.line(timeout=5) == b"* BYE Autologout; idle for too long\r\n"
+        assert time.perf_counter() - started < 1.2  # the trickle would take 2.1 s
+        sender.cancel()
 
 
 def test_default_autologout_is_at_least_30_minutes() -> None:

@@ -218,6 +218,10 @@ class _Session(Commands):
             mechanisms=server.mechanisms,
         )
         self.account = ""
+        # Autologout: when the client's time runs out. It restarts when the
+        # server says something or a line from the client ends, not with every
+        # byte (a command trickled a byte at a time is inactivity).
+        self.deadline: float | None = None
         self.session_id = "imap-" + uuid.uuid4().hex
         self.view: View | None = None
         self.feed: ChangeFeed | None = None
@@ -230,6 +234,7 @@ class _Session(Commands):
     async def flush(self) -> None:
         data = self.conn.data_to_send()
         if data:
+            self.deadline = None
             self.writer.write(data)
             await self.writer.drain()
 
@@ -252,12 +257,19 @@ class _Session(Commands):
 
     async def read(self) -> bool:
         """Read more from the client; False at EOF or autologout."""
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + self.limits.idle_timeout
         try:
-            data = await asyncio.wait_for(self.reader.read(_READ_SIZE), self.limits.idle_timeout)
+            data = await asyncio.wait_for(
+                self.reader.read(_READ_SIZE), max(0.0, self.deadline - now)
+            )
         except TimeoutError:
             self.conn.autologout()
             await self.flush()
             return False
+        if b"\n" in data:
+            self.deadline = None
         self.conn.receive_data(data)
         return bool(data)
 
