@@ -6,10 +6,8 @@ import asyncio
 import gc
 import os
 import tracemalloc
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import trustme
 
 from mailcore.limits import ImapLimits
@@ -17,17 +15,6 @@ from tests.imap.serverkit import PASSWORD, USER, Running, running_server
 from tests.imap.wire import Wire
 
 LOGIN = f'a LOGIN {USER} "{PASSWORD}"'.encode()
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-async def srv(tmp_path: Path, ca: trustme.CA) -> AsyncIterator[Running]:
-    async with running_server(tmp_path, ca) as running:
-        yield running
 
 
 async def login(srv: Running) -> Wire:

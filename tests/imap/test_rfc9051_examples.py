@@ -10,13 +10,8 @@ extensions outside this issue (CONDSTORE, QRESYNC, ...) are not here.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-import trustme
-
-from tests.imap.serverkit import PASSWORD, USER, Running, running_server
+from tests.imap.serverkit import PASSWORD, USER, Running
 from tests.imap.wire import Wire
 
 MESSAGE = (
@@ -30,17 +25,6 @@ MESSAGE = (
     b"\r\n"
     b"Hello Joe, do you think we can meet at 3:30 tomorrow?\r\n"
 )
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-async def srv(tmp_path: Path, ca: trustme.CA) -> AsyncIterator[Running]:
-    async with running_server(tmp_path, ca) as running:
-        yield running
 
 
 async def rev2(srv: Running) -> Wire:

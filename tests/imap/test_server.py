@@ -8,7 +8,6 @@ import contextlib
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -30,22 +29,11 @@ def msg(subject: str, body: str = "hello", frm: str = "ann@example.org", date: s
     ).encode()
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @pytest.fixture
 def client_tls(ca: trustme.CA) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
     return ctx
-
-
-@pytest.fixture
-async def srv(tmp_path: Path, ca: trustme.CA) -> AsyncIterator[Running]:
-    async with running_server(tmp_path, ca) as running:
-        yield running
 
 
 async def login(srv: Running, select: str | None = "INBOX") -> Wire:

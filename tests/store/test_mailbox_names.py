@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,7 @@ import pytest
 from mailcore.store import MaildirStore
 from mailcore.store.base import MailboxNameTooLong, MailboxNotFound
 from mailcore.store.ops import NAME_MAX, Layout, check_mailbox_fits
-
-ACC = "alice@example.org"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MaildirStore]:
-    s = MaildirStore(tmp_path)
-    await s.open()
-    await s.create_account(ACC)
-    yield s
-    await s.close()
+from tests.store.conftest import ACC
 
 
 def folders(store: MaildirStore) -> set[str]:

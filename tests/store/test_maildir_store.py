@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,18 +24,9 @@ from mailcore.store import (
     reindex,
 )
 from mailcore.store.base import match_pattern
+from tests.store.conftest import ACC
 
-ACC = "alice@example.org"
 MSG = b"From: Bob <bob@example.org>\r\nTo: alice@example.org\r\nSubject: Hello\r\n\r\nHi!\r\n"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MaildirStore]:
-    s = MaildirStore(tmp_path)
-    await s.open()
-    await s.create_account(ACC)
-    yield s
-    await s.close()
 
 
 async def read_all(s: MaildirStore, mailbox: str, uid: int, **kw: object) -> bytes:
