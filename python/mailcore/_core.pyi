@@ -400,3 +400,14 @@ class ImapFragmenter:
     @property
     def pending(self) -> int:
         """Bytes received and not yet returned."""
+
+    def set_limits(self, max_command: int, max_literal: int) -> None:
+        """Change the bounds for the commands still to come (IMAP raises them at login)."""
+
+    @property
+    def poisoned(self) -> str | None:
+        """Why the command being read is skipped (``"literal-too-long"``, ...), or None.
+
+        Set as soon as the cause is seen, e.g. at the header of an oversized
+        non-synchronising literal, before the command ends as ``Poisoned``.
+        """

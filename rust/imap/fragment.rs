@@ -220,6 +220,21 @@ impl Fragmenter {
         matches!(self.state, State::Decide { .. })
     }
 
+    /// Change the bounds for the rest of the stream (IMAP raises them at
+    /// login); the command being read keeps the accounting it has.
+    pub fn set_limits(&mut self, max_command: usize, max_literal: u64) {
+        self.max_command = max_command;
+        self.max_literal = max_literal;
+    }
+
+    /// Why the command being read is poisoned (its bytes are skipped, not
+    /// kept), if it is. Set as soon as the cause is seen, for instance at
+    /// the header of an oversized non-synchronising literal, before the
+    /// command ends and [`Fragment::Poisoned`] reports it.
+    pub fn poison(&self) -> Option<PoisonReason> {
+        self.poison
+    }
+
     /// Bytes received and not yet consumed (held while a decision is due).
     pub fn pending(&self) -> usize {
         self.input.len() - self.pos + self.cmd.len()
@@ -469,6 +484,27 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn poison_is_known_at_the_literal_header_and_limits_can_grow() {
+        let mut f = Fragmenter::new(100, 10);
+        f.feed(b"a LOGIN {50+}\r\nxxxx");
+        assert_eq!(f.next(), None);
+        assert_eq!(f.poison(), Some(PoisonReason::LiteralTooLong));
+        assert_eq!(f.pending(), 0); // the literal's bytes are skipped, not kept
+        let mut g = Fragmenter::new(100, 10);
+        g.feed(b"a NOOP\r\n");
+        assert_eq!(g.next(), Some(Fragment::Command(b"a NOOP\r\n".to_vec())));
+        assert_eq!(g.poison(), None);
+        g.set_limits(1000, 500);
+        g.feed(b"b APPEND x {50+}\r\n");
+        g.feed(&[b'y'; 50]);
+        g.feed(b"\r\n");
+        match g.next() {
+            Some(Fragment::Command(c)) => assert_eq!(c.len(), 18 + 50 + 2),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn whole_and_bytewise(input: &[u8], max: usize, lit: u64) -> Vec<Fragment> {

@@ -317,6 +317,14 @@ pub struct ImapFragmenter {
     inner: fragment::Fragmenter,
 }
 
+fn reason_name(reason: PoisonReason) -> &'static str {
+    match reason {
+        PoisonReason::CommandTooLong => "command-too-long",
+        PoisonReason::LiteralTooLong => "literal-too-long",
+        PoisonReason::BadLiteral => "bad-literal",
+    }
+}
+
 fn fragment_to_py<'py>(py: Python<'py>, f: Fragment) -> PyResult<Bound<'py, PyAny>> {
     match f {
         Fragment::Command(data) => cls(py, "CommandReady")?.call1((PyBytes::new(py, &data),)),
@@ -328,12 +336,7 @@ fn fragment_to_py<'py>(py: Python<'py>, f: Fragment) -> PyResult<Bound<'py, PyAn
             fits,
         } => cls(py, "LiteralAnnounced")?.call1((tag_str(tag), length, binary, fits)),
         Fragment::Poisoned { tag, reason } => {
-            let reason = match reason {
-                PoisonReason::CommandTooLong => "command-too-long",
-                PoisonReason::LiteralTooLong => "literal-too-long",
-                PoisonReason::BadLiteral => "bad-literal",
-            };
-            cls(py, "Poisoned")?.call1((tag_str(tag), reason))
+            cls(py, "Poisoned")?.call1((tag_str(tag), reason_name(reason)))
         }
     }
 }
@@ -400,6 +403,17 @@ impl ImapFragmenter {
     #[getter]
     fn pending(&self) -> usize {
         self.inner.pending()
+    }
+
+    /// Change the bounds for the commands still to come (IMAP raises them at login).
+    fn set_limits(&mut self, max_command: usize, max_literal: u64) {
+        self.inner.set_limits(max_command, max_literal);
+    }
+
+    /// Why the command being read is skipped ("literal-too-long", ...), or None.
+    #[getter]
+    fn poisoned(&self) -> Option<&'static str> {
+        self.inner.poison().map(reason_name)
     }
 }
 

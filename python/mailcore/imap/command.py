@@ -658,10 +658,10 @@ def parse_command(data: bytes, limits: ImapLimits | None = None) -> Command:
         raise CommandSyntaxError(str(e), e.offset, e.expected, tag) from None
 
 
-def new_fragmenter(
+def fragmenter_limits(
     limits: ImapLimits | None = None, *, before_login: bool = False
-) -> ImapFragmenter:
-    """A fresh :class:`~mailcore._core.ImapFragmenter` sized by ``limits``.
+) -> tuple[int, int]:
+    """``(max_command, max_literal)`` of a fragmenter sized by ``limits``.
 
     A command may hold ``command_length`` bytes of lines plus one literal
     of up to ``literal_size`` bytes (an APPEND). ``before_login``: literals
@@ -669,7 +669,14 @@ def new_fragmenter(
     a bigger one, even non-synchronising, is skipped instead of kept.
     """
     lim = limits if limits is not None else ImapLimits()
+    literal = lim.literal_size
     if before_login:
-        small = min(lim.unauthenticated_literal, lim.literal_size)
-        return ImapFragmenter(lim.command_length + small, small)
-    return ImapFragmenter(lim.command_length + lim.literal_size, lim.literal_size)
+        literal = min(lim.unauthenticated_literal, literal)
+    return lim.command_length + literal, literal
+
+
+def new_fragmenter(
+    limits: ImapLimits | None = None, *, before_login: bool = False
+) -> ImapFragmenter:
+    """A fresh :class:`~mailcore._core.ImapFragmenter` sized by :func:`fragmenter_limits`."""
+    return ImapFragmenter(*fragmenter_limits(limits, before_login=before_login))

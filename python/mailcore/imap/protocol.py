@@ -167,18 +167,8 @@ class ServerConnection:
         self.account: str | None = None
         #: Extensions switched on by ENABLE (``IMAP4rev2``, ``UTF8=ACCEPT``).
         self.enabled: set[str] = set()
+        # Sized for LOGIN/AUTHENTICATE until login (see cmd.new_fragmenter).
         self._frag = cmd.new_fragmenter(self.limits, before_login=True)
-        # Framing bookkeeping (see _feed): bytes given to the fragmenter, and
-        # how many of them it had consumed when its last fragment ended.
-        self._fed = 0
-        self._boundary = 0
-        # Before login only: the fed bytes the fragmenter may still hold
-        # (handed to the full-size fragmenter at login), the bytes after the
-        # last line end (fed once the lines before them are framed), and
-        # whether a line end was the last byte fed.
-        self._held = bytearray()
-        self._tail = b""
-        self._check_due = False
         self._out: list[bytes] = []
         self._busy: str | None = None  # tag of the command the adapter works on
         self._sasl: str | None = None  # tag of an AUTHENTICATE waiting for a line
@@ -199,56 +189,7 @@ class ServerConnection:
         if self._tls_pending:
             # Plaintext after STARTTLS, before the handshake: never a command.
             return
-        if self.state is not State.NOT_AUTHENTICATED:
-            self._feed(data)
-            return
-        # Before login, lines are fed first and what follows the last line end
-        # later (next_event), so that the moment after a line end is seen:
-        # see _refusing_literal.
-        data = self._tail + data
-        cut = data.rfind(b"\n") + 1
-        self._tail = data[cut:]
-        if cut:
-            self._feed(data[:cut])
-            self._check_due = True
-
-    def _feed(self, data: bytes) -> None:
         self._frag.feed(data)
-        self._fed += len(data)
-        if self.state is State.NOT_AUTHENTICATED:
-            self._held += data
-
-    def _fragment_ended(self) -> None:
-        """A fragment was returned (or a literal refused): the next command starts here."""
-        self._boundary = self._fed - self._frag.pending
-        self._trim_held()
-
-    def _trim_held(self) -> None:
-        # Only what the fragmenter still holds can be needed at login.
-        cut = len(self._held) - self._frag.pending
-        if cut > 0:
-            del self._held[:cut]
-
-    def _refusing_literal(self) -> bool:
-        """Whether the fragmenter is skipping a refused literal the client still sends.
-
-        Checked before login when the last byte fed ended a line and the
-        fragmenter wants more: bytes of the unfinished command that were
-        consumed without being kept mean the command is poisoned, and since
-        the line it is in ended, a literal follows that was too large
-        (``unauthenticated_literal``) and is non-synchronising.
-        """
-        return self._fed - self._frag.pending > self._boundary
-
-    def _new_framing(self) -> None:
-        """A fresh fragmenter for the current state (after STARTTLS, after login)."""
-        self._frag = cmd.new_fragmenter(
-            self.limits, before_login=self.state is State.NOT_AUTHENTICATED
-        )
-        self._fed = self._boundary = 0
-        self._held = bytearray()
-        self._tail = b""
-        self._check_due = False
 
     def _too_large_before_login(self) -> None:
         # RFC 7888 section 4: a server given a non-synchronising literal it will
@@ -271,7 +212,7 @@ class ServerConnection:
     @property
     def input_pending(self) -> bool:
         """Whether received bytes wait behind the current command (pipelining)."""
-        return self._frag.pending > 0 or bool(self._tail)
+        return self._frag.pending > 0
 
     @property
     def rev2(self) -> bool:
@@ -337,14 +278,9 @@ class ServerConnection:
 
     def login_succeeded(self, tag: str, account: str) -> None:
         """LOGIN/AUTHENTICATE succeeded: OK with the new capabilities."""
-        # What the client pipelined behind LOGIN/AUTHENTICATE (the command
-        # itself is consumed: the fragmenter holds only unread input) goes to
-        # a fragmenter sized for APPEND.
-        rest = bytes(self._held[len(self._held) - self._frag.pending :]) + self._tail
         self._move(Input.LOGIN_OK)
-        self._new_framing()
-        if rest:
-            self._feed(rest)
+        # The commands still to come (pipelined ones included) may be APPENDs.
+        self._frag.set_limits(*cmd.fragmenter_limits(self.limits))
         self.account = account
         self._sasl = None
         caps = " ".join(self.capabilities())
@@ -394,22 +330,17 @@ class ServerConnection:
         while True:
             frag = self._frag.next()
             if frag is None:
-                if self.state is State.NOT_AUTHENTICATED:
-                    if self._check_due:
-                        self._check_due = False
-                        if self._refusing_literal():
-                            self._too_large_before_login()
-                            return ev.Closed()
-                    self._trim_held()
-                    if self._tail:
-                        tail, self._tail = self._tail, b""
-                        self._feed(tail)
-                        continue
+                if (
+                    self.state is State.NOT_AUTHENTICATED
+                    and self._frag.poisoned == "literal-too-long"
+                ):
+                    # Its header line is read and its octets are being skipped.
+                    self._too_large_before_login()
+                    return ev.Closed()
                 if self._eof:
                     self._closed = True
                     return ev.Closed()
                 return ev.NeedData.NEED_DATA
-            self._fragment_ended()
             event = self._fragment(frag)
             if event is not None:
                 return event
@@ -449,14 +380,12 @@ class ServerConnection:
             # Before login only LOGIN/AUTHENTICATE take literals, and short ones.
             self._write(f"{tag} BAD Literal too large before authentication\r\n")
             self._frag.reject_literal()
-            self._fragment_ended()
             self._count_error()
         elif not frag.fits:
             self._write(
                 f"{tag} NO [TOOBIG] Literal larger than {self.limits.literal_size} octets\r\n"
             )
             self._frag.reject_literal()
-            self._fragment_ended()
         else:
             self._write("+ Ready for literal data\r\n")
             self._frag.accept_literal()
@@ -533,7 +462,7 @@ class ServerConnection:
             self._write(f"{tag} OK Begin TLS negotiation now\r\n")
             # RFC 9051 6.2.1 / CVE-2011-0411: whatever the client pipelined
             # behind STARTTLS arrived in plaintext; drop it unread.
-            self._new_framing()
+            self._frag = cmd.new_fragmenter(self.limits, before_login=True)
             self._tls_pending = True
             return ev.StartTLS(tag)
         if isinstance(c, cmd.Login):
