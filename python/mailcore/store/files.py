@@ -15,7 +15,6 @@ spec says the unique part is opaque).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import socket
 import time
@@ -24,13 +23,11 @@ from dataclasses import dataclass
 from mailcore import _core
 
 __all__ = [
-    "CACHED_FIELDS",
     "SYSTEM_FLAGS",
     "MaildirName",
     "decode_folder",
     "encode_folder",
     "flags_from_info",
-    "header_cache",
     "header_cache_json",
     "info_from_flags",
     "make_maildir",
@@ -54,10 +51,6 @@ _LETTER_TO_FLAG = {
 }
 _FLAG_TO_LETTER = {flag.lower(): letter for letter, flag in _LETTER_TO_FLAG.items()}
 _CANONICAL = {flag.lower(): flag for flag in SYSTEM_FLAGS}
-
-#: Header fields cached in the index (lower-case names).
-#: The fields :func:`header_cache_json` keeps (the list lives in the Rust core).
-CACHED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id")
 
 _counter = itertools.count()
 _HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072") or "localhost"
@@ -174,12 +167,6 @@ def header_cache_json(data: bytes, header_len: int) -> str:
     (it runs for every delivered message, on the event loop).
     """
     return _core.header_cache_json(data, header_len)
-
-
-def header_cache(header: bytes) -> dict[str, str]:
-    """The fields of :func:`header_cache_json` as a dict (IMAP and listings ask for these)."""
-    cached: dict[str, str] = json.loads(_core.header_cache_json(header, len(header)))
-    return cached
 
 
 # Folder names: "/" is the hierarchy delimiter and becomes "."; "." and "%"
