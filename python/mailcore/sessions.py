@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 
@@ -19,6 +20,7 @@ __all__ = [
     "close_all",
     "connection_hook",
     "current_peer",
+    "parse_ip",
     "peer_name",
     "tracked",
 ]
@@ -41,6 +43,17 @@ def connection_hook(session_event: Callable[..., None], protocol: str) -> Connec
         session_event(protocol, event, peer)
 
     return hook
+
+
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address in ``text`` (a zone dropped, an IPv4-mapped IPv6 one as IPv4), or None."""
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def peer_name(writer: asyncio.StreamWriter) -> str:

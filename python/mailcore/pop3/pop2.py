@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import ssl
 import time
@@ -30,7 +29,7 @@ from mailcore.pop3.pop2_protocol import (
     Pop2Quit,
     Pop2Send,
 )
-from mailcore.sessions import ConnectionHook, close_all, tracked
+from mailcore.sessions import ConnectionHook, close_all, parse_ip, tracked
 from mailcore.store.base import FlagMode, MaildropLocked, Store, StoreError
 
 __all__ = ["POP2Server"]
@@ -235,9 +234,5 @@ class _Pop2Session:
 
 def _loopback(peer: str) -> bool:
     """Whether ``peer`` is a loopback address (also as ::ffff:127.x on a dual-stack socket)."""
-    try:
-        ip = ipaddress.ip_address(peer.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-    return (mapped or ip).is_loopback
+    ip = parse_ip(peer)
+    return ip is not None and ip.is_loopback

@@ -30,6 +30,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mailcore.sessions import parse_ip
 from mailcore.smtp.handlers import Session
 from mailcore.smtp.replies import Reply
 
@@ -129,13 +130,8 @@ class RelayPolicy:
         """Authenticated users and clients in the configured networks may relay."""
         if session.authenticated:
             return True
-        try:
-            peer = ipaddress.ip_address(session.peer[0].split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
-            peer = peer.ipv4_mapped
-        return any(peer in net for net in self.networks)
+        peer = parse_ip(session.peer[0])
+        return peer is not None and any(peer in net for net in self.networks)
 
     def is_local_domain(self, domain: str) -> bool:
         """Whether ``domain`` (already normalized) is delivered here."""

@@ -12,7 +12,6 @@ hands the non-local recipients to the relayer, and only then answers 250.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mailcore.delivery import LocalDelivery
+from mailcore.sessions import parse_ip
 from mailcore.smtp import replies as R
 from mailcore.smtp.handlers import Envelope, Handler, Session
 from mailcore.smtp.ids import new_queue_id
@@ -89,17 +89,6 @@ class DeliveryMonitor(Protocol):
         ...
 
 
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """An IP address (an IPv4-mapped IPv6 one as IPv4), or None if ``text`` is not one."""
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
 @dataclass
 class _Txn:
     """What RCPT learned about one envelope."""
@@ -143,7 +132,7 @@ class LocalDeliveryHandler(Handler):
         self.domains = frozenset(ordered)
         # A bare RCPT TO:<Postmaster> (RFC 5321 4.1.1.3) goes to this domain's postmaster.
         self.primary_domain = ordered[0] if ordered else "localhost"
-        own = {_ip(a) for a in own_addresses} | {_ip("127.0.0.1"), _ip("::1")}
+        own = {parse_ip(a) for a in own_addresses} | {parse_ip("127.0.0.1"), parse_ip("::1")}
         self.own_addresses = frozenset(a for a in own if a is not None)
         self.relay = relay
         self.monitor = monitor
@@ -176,14 +165,14 @@ class LocalDeliveryHandler(Handler):
         text = domain[1:-1]
         if text.startswith("ipv6:"):
             text = text[5:]
-        ip = _ip(text)
+        ip = parse_ip(text)
         if ip is None:
             return False
         if ip in self.own_addresses:
             return True
         # The address the client reached is ours, whatever the listener was
         # bound to (0.0.0.0 or :: included).
-        here = _ip(session.local[0]) if session is not None and session.local else None
+        here = parse_ip(session.local[0]) if session is not None and session.local else None
         return here is not None and here == ip
 
     def _canonical(self, address: str) -> str:
