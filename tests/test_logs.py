@@ -71,6 +71,26 @@ def test_text_lines_in_order() -> None:
 
 
 @pytest.mark.usefixtures("restore_loggers")
+def test_text_values_with_line_ends_or_controls_stay_on_their_line() -> None:
+    # A peer controls some values (a refused address, an EHLO name): a line
+    # end or another control character is quoted, so no line can be forged.
+    out = io.StringIO()
+    writer = setup_logging("text", "info", stream=out)
+    events = EventLog()
+    events.session_event(
+        "smtp",
+        "reject",
+        "127.0.0.1:1",
+        rcpt="a@b\n2026-01-01T00:00:00.000Z info forged",
+        x="\x1b[2J",
+    )
+    writer.stop()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1
+    assert lines[0].endswith('rcpt="a@b\\n2026-01-01T00:00:00.000Z info forged" x="\\u001b[2J"')
+
+
+@pytest.mark.usefixtures("restore_loggers")
 def test_json_lines() -> None:
     out = io.StringIO()
     writer = setup_logging("json", "info", stream=out)

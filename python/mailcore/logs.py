@@ -18,6 +18,7 @@ import json
 import logging
 import logging.handlers
 import queue
+import re
 import sys
 import threading
 import time
@@ -30,9 +31,17 @@ __all__ = ["EventLog", "JsonFormatter", "LogWriter", "TextFormatter", "setup_log
 EVENTS = "mailcore.events"
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def _timestamp(created: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-    return f"{seconds}.{int((created - int(created)) * 1000):03d}Z"
+    whole = int(created)
+    second, text = _last_second[0]
+    if whole != second:
+        # A busy log writes many lines in the same second: format it once.
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _last_second[0] = (whole, text)
+    return f"{text}.{int((created - whole) * 1000):03d}Z"
 
 
 class _Line(NamedTuple):
@@ -50,9 +59,15 @@ class _Line(NamedTuple):
     fields: dict[str, object]
 
 
+# A character that makes a text value need quotes: it would split the line's
+# key=value pairs, hide where the value ends, or (a line end or another
+# control character) forge a line of its own.
+_NEEDS_QUOTES = re.compile(r'[\s"=\\\x00-\x1f\x7f]')
+
+
 def _text_value(value: object) -> str:
-    text = str(value)
-    if not text or any(c in text for c in ' "=\\'):
+    text = value if type(value) is str else str(value)
+    if not text or _NEEDS_QUOTES.search(text):
         return json.dumps(text, ensure_ascii=False)
     return text
 

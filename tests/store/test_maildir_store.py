@@ -380,6 +380,24 @@ async def test_change_feed_in_process_is_fast_and_skips_own_session(
         assert feed.pending() == []
 
 
+async def test_a_feed_opened_after_unwatched_changes_hears_only_later_ones(
+    store: MaildirStore, tmp_path: Path
+) -> None:
+    # Changes made while nobody in this process watches (another process
+    # delivering) are skipped, not replayed to the next session's feed.
+    async with MaildirStore(tmp_path, reconcile_on_open=False) as other:
+        for _ in range(3):
+            await other.append(ACC, "INBOX", MSG, session="smtp")
+        await asyncio.sleep(store.poll_interval * 4)  # several polls without a feed
+        async with store.watch(ACC, "INBOX", session="imap-1") as feed:
+            await asyncio.sleep(store.poll_interval * 4)
+            assert feed.pending() == []
+            await other.append(ACC, "INBOX", MSG, session="smtp")
+            change = await asyncio.wait_for(feed.next(), 2)
+            assert (change.kind, change.uid) == (ChangeKind.APPENDED, 4)
+            assert feed.pending() == []
+
+
 LOCK_SCRIPT = """
 import asyncio, sys
 from mailcore.store import MaildirStore, MaildropLocked

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from mailcore.delivery import LocalDelivery
 from mailcore.sessions import parse_ip
@@ -61,9 +61,12 @@ class Relayer(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class MessageRecord:
-    """One message's outcome, for the log line and the metrics."""
+class MessageRecord(NamedTuple):
+    """One message's outcome, for the log line and the metrics.
+
+    A named tuple: an SMTP worker process sends one to the main process for
+    every message, and a tuple pickles and unpickles in one step.
+    """
 
     protocol: str
     queue_id: str

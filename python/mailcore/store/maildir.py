@@ -140,6 +140,8 @@ class MaildirStore(Store):
         if self._reconcile_on_open:
             await self.reconcile()
         self._poll_conn = await asyncio.to_thread(connect, self.root / INDEX_FILE, readonly=True)
+        # Used on the event loop's thread too (see _skip_changes): never wait for a lock.
+        self._poll_conn.execute("PRAGMA busy_timeout=0")
         row = await self._on_poll(lambda c: c.execute("SELECT max(seq) FROM changes").fetchone())
         self._last_seq = int(row[0] or 0)
         self._poll_task = asyncio.create_task(self._poll())
@@ -575,6 +577,20 @@ class MaildirStore(Store):
         ).fetchall()
         return now, rows
 
+    def _skip_changes(self, version: int | None) -> int | None:
+        """Move past every change so far without reading them; the new data_version."""
+        conn = self._poll_conn
+        if conn is None:
+            return version
+        try:
+            now = int(conn.execute("PRAGMA data_version").fetchone()[0])
+            if now != version:
+                row = conn.execute("SELECT max(seq) FROM changes").fetchone()
+                self._last_seq = max(self._last_seq, int(row[0] or 0))
+        except sqlite3.Error:
+            return None  # busy (the poll connection does not wait): look again next time
+        return now
+
     async def _poll(self) -> None:
         wake = self._wake
         assert wake is not None  # set in open(), before this task starts
@@ -589,6 +605,13 @@ class MaildirStore(Store):
             wake.clear()
             if self._closing:
                 return
+            if not self._feeds:
+                # Nobody in this process waits for changes (an SMTP worker,
+                # or no IMAP session selected): only keep the position, on
+                # this thread. data_version is a read of the WAL index, and
+                # max(seq) one B-tree descent; a thread hop would cost more.
+                version = self._skip_changes(version)
+                continue
             try:
                 version, rows = await self._on_poll(
                     lambda c, v=version: self._fetch_changes(c, v)  # type: ignore[misc]
