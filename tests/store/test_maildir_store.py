@@ -398,6 +398,26 @@ async def test_a_feed_opened_after_unwatched_changes_hears_only_later_ones(
             assert feed.pending() == []
 
 
+async def test_a_long_backlog_of_changes_reaches_a_feed_whole_and_in_order(
+    store: MaildirStore, tmp_path: Path
+) -> None:
+    # More changes than one poll reads (they are read in pages): every one
+    # arrives, in commit order, and catching up returns every new message.
+    async with store.watch(ACC, "INBOX", session="imap-1") as feed:
+        async with MaildirStore(tmp_path, reconcile_on_open=False) as other:
+            await asyncio.gather(*(other.append(ACC, "INBOX", MSG) for _ in range(1300)))
+        uids: list[int] = []
+        while len(uids) < 1300:
+            change = await asyncio.wait_for(feed.next(), 10)
+            uids.append(change.uid)
+            uids += [c.uid for c in feed.pending()]
+    assert uids == list(range(1, 1301))
+    tail = await store.message_index(ACC, "INBOX", 1000)
+    assert [m.uid for m in tail] == list(range(1000, 1301))
+    assert [m.uid for m in await store.message_index(ACC, "INBOX", 1290)] == list(range(1290, 1301))
+    assert await store.message_index(ACC, "INBOX", 1301) == []
+
+
 LOCK_SCRIPT = """
 import asyncio, sys
 from mailcore.store import MaildirStore, MaildropLocked

@@ -59,6 +59,11 @@ T = TypeVar("T")
 
 #: File name of the index inside the data directory.
 INDEX_FILE = "index.sqlite"
+#: Change rows one poll reads at most (on the event loop's thread; a longer
+#: backlog is read in pages of this size, one per loop turn).
+_POLL_ROWS = 512
+#: Rows of a catching-up message_index() read on the event loop's thread.
+_INLINE_ROWS = 64
 _READ_CHUNK = 256 * 1024
 
 
@@ -140,7 +145,7 @@ class MaildirStore(Store):
         if self._reconcile_on_open:
             await self.reconcile()
         self._poll_conn = await asyncio.to_thread(connect, self.root / INDEX_FILE, readonly=True)
-        # Used on the event loop's thread too (see _skip_changes): never wait for a lock.
+        # Used on the event loop's thread (see _poll): never wait for a lock.
         self._poll_conn.execute("PRAGMA busy_timeout=0")
         row = await self._on_poll(lambda c: c.execute("SELECT max(seq) FROM changes").fetchone())
         self._last_seq = int(row[0] or 0)
@@ -563,7 +568,12 @@ class MaildirStore(Store):
 
     def _fetch_changes(
         self, conn: sqlite3.Connection, version: int | None
-    ) -> tuple[int, list[tuple[int, str, str, str, int, int, str, str]]]:
+    ) -> tuple[int | None, list[tuple[int, str, str, str, int, int, str, str]]]:
+        """The data_version and the next changes (at most _POLL_ROWS of them).
+
+        A full page returns ``None`` for the version: there may be more,
+        and the next poll must look again whatever the version says.
+        """
         # data_version changes whenever another connection (our writer thread
         # or another process) committed: the cheap test, run every poll.
         now = int(conn.execute("PRAGMA data_version").fetchone()[0])
@@ -572,10 +582,10 @@ class MaildirStore(Store):
         rows = conn.execute(
             "SELECT c.seq, m.account, m.name, c.kind, c.uid, c.modseq, c.flags, c.origin"
             " FROM changes c LEFT JOIN mailboxes m ON m.id = c.mailbox"
-            " WHERE c.seq > ? ORDER BY c.seq",
-            (self._last_seq,),
+            " WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
+            (self._last_seq, _POLL_ROWS),
         ).fetchall()
-        return now, rows
+        return (None if len(rows) == _POLL_ROWS else now), rows
 
     def _skip_changes(self, version: int | None) -> int | None:
         """Move past every change so far without reading them; the new data_version."""
@@ -612,12 +622,20 @@ class MaildirStore(Store):
                 # max(seq) one B-tree descent; a thread hop would cost more.
                 version = self._skip_changes(version)
                 continue
+            conn = self._poll_conn
+            if conn is None:
+                return
             try:
-                version, rows = await self._on_poll(
-                    lambda c, v=version: self._fetch_changes(c, v)  # type: ignore[misc]
-                )
+                # On this thread, like _skip_changes: a data_version read and
+                # a bounded read of the changes table's tail (hot in the page
+                # cache) cost less than handing them to a thread and back,
+                # which is what an IMAP IDLE session waited for after every
+                # commit (see _POLL_ROWS).
+                version, rows = self._fetch_changes(conn, version)
             except sqlite3.Error:
                 continue  # a busy or locked moment; the next poll tries again
+            if version is None:
+                wake.set()  # a full page: read on at once
             for seq, account, name, kind, uid, modseq, flags, origin in rows:
                 self._last_seq = max(self._last_seq, int(seq))
                 if account is None:
@@ -648,27 +666,23 @@ class MaildirStore(Store):
         """Like :meth:`messages` from ``first`` on, but without the header cache (``cache={}``).
 
         What an IMAP SELECT needs for 10 000 messages: no JSON to decode, and
-        equal flag sets shared instead of built per row.
+        equal flag sets shared instead of built per row. Past the first UID
+        (a session catching up with new mail, after IDLE or NOOP: a few rows)
+        the first _INLINE_ROWS rows are read on the event loop's thread.
         """
-
-        def query(conn: sqlite3.Connection) -> list[MessageMeta]:
-            row = ops.get_mailbox(conn, account, mailbox)
-            cur = conn.execute(
-                "SELECT uid, size, internaldate, flags, modseq, hdr_size FROM messages"
-                " WHERE mailbox=? AND uid >= ? ORDER BY uid",
-                (row.id, first),
-            )
-            sets: dict[str, frozenset[str]] = {}
-            empty: dict[str, str] = {}
-            out = []
-            for u, s, d, f, m, h in cur:
-                flags = sets.get(f)
-                if flags is None:
-                    flags = sets[f] = frozenset(f.split())
-                out.append(MessageMeta(u, s, d, flags, m, h, empty))
-            return out
-
-        return await self._read(query)
+        conn = self._poll_conn
+        if first > 1 and conn is not None:
+            try:
+                head = _index_rows(conn, account, mailbox, first, _INLINE_ROWS)
+            except sqlite3.OperationalError:
+                pass  # busy: the reader threads wait for it
+            else:
+                if len(head) < _INLINE_ROWS:
+                    return head
+                first = head[-1].uid + 1
+                rest = await self._read(lambda c: _index_rows(c, account, mailbox, first, None))
+                return head + rest
+        return await self._read(lambda c: _index_rows(c, account, mailbox, first, None))
 
     # -- batch reads (IMAP FETCH and SEARCH) ----------------------------------------
     async def read_many(
@@ -722,6 +736,26 @@ class MaildirStore(Store):
         """Exclusive ``flock`` on ``DIR/locks/<account>.pop3`` (any process)."""
         safe = account.replace("%", "%25").replace("/", "%2F")
         return _maildrop_lock(str(self.root / "locks" / f"{safe}.pop3"))
+
+
+def _index_rows(
+    conn: sqlite3.Connection, account: str, mailbox: str, first: int, limit: int | None
+) -> list[MessageMeta]:
+    row = ops.get_mailbox(conn, account, mailbox)
+    cur = conn.execute(
+        "SELECT uid, size, internaldate, flags, modseq, hdr_size FROM messages"
+        " WHERE mailbox=? AND uid >= ? ORDER BY uid LIMIT ?",
+        (row.id, first, -1 if limit is None else limit),
+    )
+    sets: dict[str, frozenset[str]] = {}
+    empty: dict[str, str] = {}
+    out = []
+    for u, s, d, f, m, h in cur:
+        flags = sets.get(f)
+        if flags is None:
+            flags = sets[f] = frozenset(f.split())
+        out.append(MessageMeta(u, s, d, flags, m, h, empty))
+    return out
 
 
 @contextlib.asynccontextmanager
