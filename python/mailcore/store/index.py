@@ -365,6 +365,7 @@ class Writer:
                     _unlink(job.file[0])
                 continue
             live.append(job)
+        runs: list[list[_Job[Any]]] = []
         start = 0
         while start < len(live):
             end = start + 1
@@ -372,8 +373,12 @@ class Writer:
             if group is not None:
                 while end < len(live) and live[end].group is group:
                     end += 1
-            self._run_jobs(txn, live[start:end], results)
+            runs.append(live[start:end])
             start = end
+        for run in runs:
+            # A run that is the whole transaction (a batch of appends, the
+            # usual case) needs no savepoint: the transaction is one.
+            self._run_jobs(txn, run, results, whole=len(runs) == 1)
         self._jobs_since_prune += len(batch)
         try:
             if self._jobs_since_prune >= PRUNE_EVERY:
@@ -394,12 +399,23 @@ class Writer:
             self._on_commit()
 
     def _run_jobs(
-        self, txn: Txn, jobs: list[_Job[Any]], results: list[tuple[_Job[Any], bool, Any]]
+        self,
+        txn: Txn,
+        jobs: list[_Job[Any]],
+        results: list[tuple[_Job[Any], bool, Any]],
+        *,
+        whole: bool = False,
     ) -> None:
-        """One plain job, or neighbouring jobs of one group, under one savepoint."""
+        """One plain job, or neighbouring jobs of one group, under one savepoint.
+
+        ``whole``: the jobs are all the transaction holds; they run without a
+        savepoint, and if they fail the transaction is rolled back and begun
+        again (the same thing, one statement less on the way that succeeds).
+        """
         conn = txn.conn
         group, fn = jobs[0].group, jobs[0].fn
-        conn.execute("SAVEPOINT job")
+        if not whole:
+            conn.execute("SAVEPOINT job")
         try:
             if group is not None:
                 values = group(txn, [job.item for job in jobs])
@@ -410,15 +426,20 @@ class Writer:
                 assert fn is not None  # a job without a group has a function
                 outcomes = [(True, fn(txn))]
         except Exception as exc:  # noqa: BLE001 - handed to the job's awaiting caller
-            conn.execute("ROLLBACK TO job")
-            conn.execute("RELEASE job")
+            if whole:
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+            else:
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
             if len(jobs) > 1:
                 for job in jobs:
                     self._run_jobs(txn, [job], results)
                 return
             outcomes = [(False, exc)]
         else:
-            conn.execute("RELEASE job")
+            if not whole:
+                conn.execute("RELEASE job")
         for job, (ok, value) in zip(jobs, outcomes, strict=True):
             if not ok and job.file is not None:
                 _unlink(job.file[0])

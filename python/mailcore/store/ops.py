@@ -19,7 +19,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mailcore import _core
 from mailcore.store.base import (
@@ -521,6 +521,33 @@ def _insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple[object, .
         )
 
 
+# UPDATE ... RETURNING (SQLite 3.35): one statement takes a mailbox's next
+# UIDs and MODSEQs where a SELECT and an UPDATE took two (each statement is
+# two hand-backs of the GIL for the index writer thread).
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
+def _reserve(conn: sqlite3.Connection, account: str, name: str, count: int) -> MailboxRow:
+    """Take ``count`` UIDs and MODSEQs of a selectable mailbox; its row as it was before."""
+    if _RETURNING:
+        found = conn.execute(
+            "UPDATE mailboxes SET uidnext=uidnext+?1, highestmodseq=highestmodseq+?1"
+            f" WHERE account=?2 AND name=?3 AND noselect=0 RETURNING {_MBOX_COLS}",
+            (count, account, name),
+        ).fetchall()
+        if found:
+            row = _row(found[0])
+            return replace(
+                row, uidnext=row.uidnext - count, highestmodseq=row.highestmodseq - count
+            )
+    row = get_mailbox(conn, account, name)  # MailboxNotFound, or an old SQLite
+    conn.execute(
+        "UPDATE mailboxes SET uidnext=?, highestmodseq=? WHERE id=?",
+        (row.uidnext + count, row.highestmodseq + count, row.id),
+    )
+    return row
+
+
 def commit_appends(
     txn: Txn, appends: list[PendingAppend]
 ) -> list[tuple[int, int, int] | Exception]:
@@ -548,15 +575,11 @@ def commit_appends(
     planned: list[tuple[int, MailboxRow, int, int, str, str]] = []
     for (account, name), indexes in by_box.items():
         try:
-            row = get_mailbox(conn, account, name)
+            row = _reserve(conn, account, name, len(indexes))
         except MailboxNotFound as exc:
             for index in indexes:
                 results[index] = exc
             continue
-        conn.execute(
-            "UPDATE mailboxes SET uidnext=?, highestmodseq=? WHERE id=?",
-            (row.uidnext + len(indexes), row.highestmodseq + len(indexes), row.id),
-        )
         for step, index in enumerate(indexes):
             item = appends[index]
             uid, modseq = row.uidnext + step, row.highestmodseq + 1 + step
