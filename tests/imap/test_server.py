@@ -15,6 +15,7 @@ import trustme
 
 from mailcore.delivery import LocalDelivery
 from mailcore.limits import ImapLimits
+from mailcore.store import MaildirStore
 from tests.imap.serverkit import PASSWORD, USER, Running, running_server
 from tests.imap.wire import Wire
 
@@ -130,6 +131,21 @@ async def test_two_clients_see_each_others_changes(srv: Running) -> None:
     )
     await a.close()
     await b.close()
+
+
+async def test_noop_reports_what_another_process_committed_before_it(srv: Running) -> None:
+    # RFC 3501 6.1.2: NOOP is the client's poll for new mail. A message
+    # delivered (by another process) before the NOOP is in its answer, not
+    # only in the answer to a later one after the store's next poll.
+    w = await login(srv)
+    srv.store.poll_interval = 60.0  # from its next wait on: no timely poll
+    await asyncio.sleep(0.05)
+    async with MaildirStore(srv.root / "data", reconcile_on_open=False) as other:
+        for n in range(3):
+            await other.append(USER, "INBOX", msg(f"m{n}"))
+            out = await w.cmd(b"n NOOP")
+            assert out.startswith(b"* %d EXISTS\r\n" % (n + 1)), out
+    await w.close()
 
 
 async def test_idle_learns_of_smtp_delivery_within_100ms(srv: Running) -> None:

@@ -181,6 +181,8 @@ class Commands:
         view, feed = self.view, self.feed
         if view is None or feed is None:
             return
+        # What was committed before this command (by any process) is news now.
+        self.store.refresh()
         appended = view.apply(feed.pending())
         if appended:
             await self.load_new()

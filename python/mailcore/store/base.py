@@ -428,6 +428,9 @@ class Store(ABC):
     def watch(self, account: str, mailbox: str, *, session: str = "") -> ChangeFeed:
         """Subscribe to changes of a mailbox made by other sessions and processes."""
 
+    def refresh(self) -> None:  # noqa: B027 - optional: a store that pushes at once needs nothing
+        """Hand the changes committed so far to the change feeds now, if the store polls."""
+
     @abstractmethod
     def maildrop_lock(self, account: str) -> AbstractAsyncContextManager[None]:
         """Exclusive POP3 maildrop lock across processes; MaildropLocked if held."""

@@ -1,6 +1,7 @@
 """The embedded store: Maildir++ folders on disk plus a SQLite index.
 
-Threads, not the event loop, touch the disk and SQLite:
+Threads, not the event loop, touch the disk and SQLite, but for two short
+reads (below):
 
 * every index change runs in the single writer thread of
   :class:`~mailcore.store.index.Writer`, which group-commits them; the
@@ -12,7 +13,11 @@ Threads, not the event loop, touch the disk and SQLite:
 * one poller connection checks ``PRAGMA data_version`` every
   ``poll_interval`` seconds (and at once when this process commits) and
   hands new rows of the ``changes`` table to the change feeds — that is how
-  a session learns of changes made by another process.
+  a session learns of changes made by another process. It runs on the event
+  loop's thread, never waits for a lock, and reads at most a page of rows per
+  turn; a session catching up after new mail reads its first rows of the
+  message index there too. Both are a few B-tree pages hot in the cache, and
+  handing them to a thread and back cost more than the reads.
 """
 
 from __future__ import annotations
@@ -126,6 +131,8 @@ class MaildirStore(Store):
         self._wake: asyncio.Event | None = None
         self._feeds: dict[tuple[str, str], set[_Feed]] = {}
         self._last_seq = 0
+        # PRAGMA data_version at the last look for changes (None: look again).
+        self._poll_version: int | None = None
         self._closing = False
         self.instance = uuid.uuid4().hex
 
@@ -134,6 +141,7 @@ class MaildirStore(Store):
         """Create the data directory if needed, reconcile, start the poller."""
         self._loop = asyncio.get_running_loop()
         self._closing = False
+        self._poll_version = None
         self._wake = asyncio.Event()
         (self.root / "mail").mkdir(parents=True, exist_ok=True)
         (self.root / "locks").mkdir(exist_ok=True)
@@ -601,11 +609,51 @@ class MaildirStore(Store):
             return None  # busy (the poll connection does not wait): look again next time
         return now
 
+    def refresh(self) -> None:
+        """Look for changes now and hand them to the change feeds (on this thread).
+
+        What every poll does; a session calls it before it reports changes
+        (IMAP NOOP, CHECK, IDLE), so that a message committed before the
+        command, by any process, is reported by it.
+        """
+        if self._closing:
+            return
+        if not self._feeds:
+            # Nobody in this process waits for changes (an SMTP worker, or
+            # no IMAP session selected): only keep the position.
+            self._poll_version = self._skip_changes(self._poll_version)
+            return
+        conn = self._poll_conn
+        if conn is None:
+            return
+        try:
+            # On this thread: a data_version read and a bounded read of the
+            # changes table's tail (hot in the page cache) cost less than
+            # handing them to a thread and back, which is what an IMAP IDLE
+            # session waited for after every commit (see _POLL_ROWS).
+            version, rows = self._fetch_changes(conn, self._poll_version)
+        except sqlite3.Error:
+            return  # a busy or locked moment; the next poll tries again
+        self._poll_version = version
+        if version is None and self._wake is not None:
+            self._wake.set()  # a full page: read on at once
+        for seq, account, name, kind, uid, modseq, flags, origin in rows:
+            self._last_seq = max(self._last_seq, int(seq))
+            if account is None:
+                continue
+            feeds = self._feeds.get((account, name))
+            if not feeds:
+                continue
+            change = Change(
+                ChangeKind(kind), int(uid), int(modseq), frozenset(flags.split()), origin
+            )
+            for feed in list(feeds):
+                feed.push(change)
+
     async def _poll(self) -> None:
         wake = self._wake
         assert wake is not None  # set in open(), before this task starts
         loop = asyncio.get_running_loop()
-        version: int | None = None
         while not self._closing:
             # Wake after poll_interval, or at once when this process commits.
             # (No asyncio.wait_for: on 3.10/3.11 it can swallow a cancellation.)
@@ -613,41 +661,7 @@ class MaildirStore(Store):
             await wake.wait()
             timer.cancel()
             wake.clear()
-            if self._closing:
-                return
-            if not self._feeds:
-                # Nobody in this process waits for changes (an SMTP worker,
-                # or no IMAP session selected): only keep the position, on
-                # this thread. data_version is a read of the WAL index, and
-                # max(seq) one B-tree descent; a thread hop would cost more.
-                version = self._skip_changes(version)
-                continue
-            conn = self._poll_conn
-            if conn is None:
-                return
-            try:
-                # On this thread, like _skip_changes: a data_version read and
-                # a bounded read of the changes table's tail (hot in the page
-                # cache) cost less than handing them to a thread and back,
-                # which is what an IMAP IDLE session waited for after every
-                # commit (see _POLL_ROWS).
-                version, rows = self._fetch_changes(conn, version)
-            except sqlite3.Error:
-                continue  # a busy or locked moment; the next poll tries again
-            if version is None:
-                wake.set()  # a full page: read on at once
-            for seq, account, name, kind, uid, modseq, flags, origin in rows:
-                self._last_seq = max(self._last_seq, int(seq))
-                if account is None:
-                    continue
-                feeds = self._feeds.get((account, name))
-                if not feeds:
-                    continue
-                change = Change(
-                    ChangeKind(kind), int(uid), int(modseq), frozenset(flags.split()), origin
-                )
-                for feed in list(feeds):
-                    feed.push(change)
+            self.refresh()
 
     async def mailbox_state(self, account: str, mailbox: str) -> tuple[int, int, int]:
         """(UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) from the mailbox row alone, no message scan.
