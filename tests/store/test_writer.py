@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mailcore.store import MaildirStore
+from mailcore.store import MaildirStore, ops
 from mailcore.store.base import MailboxNotFound
 from mailcore.store.index import Txn, Writer, connect
 
@@ -283,7 +283,13 @@ async def test_grouped_jobs_share_one_call_and_a_bad_item_fails_alone(tmp_path: 
         writer.close()
 
 
-async def test_appends_to_several_mailboxes_in_one_batch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("returning", [True, False], ids=["update-returning", "select-update"])
+async def test_appends_to_several_mailboxes_in_one_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, returning: bool
+) -> None:
+    # Both ways of taking a mailbox's UIDs: UPDATE ... RETURNING, and the
+    # SELECT + UPDATE kept for SQLite older than 3.35.
+    monkeypatch.setattr(ops, "_RETURNING", returning)
     async with MaildirStore(tmp_path) as store:
         await store.create_account(ACC)
         await store.create_mailbox(ACC, "Work")
