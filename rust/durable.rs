@@ -61,7 +61,8 @@ pub fn rename_many<P: AsRef<Path>, Q: AsRef<Path>>(pairs: &[(P, Q)]) -> Vec<io::
 }
 
 /// `op` on every item, split into at most `threads` runs of consecutive
-/// items, one thread each; results in the order of `items`.
+/// items: the calling thread does the first, a thread of its own each of
+/// the others; results in the order of `items`.
 ///
 /// A run whose thread cannot be started (thread limit reached) is done by
 /// the calling thread instead; a run whose thread panicked reports an error
@@ -81,6 +82,12 @@ fn in_parallel<T: Sync>(
         let mut inline = Vec::new();
         let mut handles = Vec::new();
         for (index, part) in items.chunks(chunk).enumerate() {
+            if index == 0 {
+                // The calling thread takes the first run itself: one thread
+                // fewer to start and to wake for every batch.
+                inline.push((index, part));
+                continue;
+            }
             let spawned = thread::Builder::new()
                 .spawn_scoped(scope, move || part.iter().map(op).collect::<Vec<_>>());
             match spawned {
