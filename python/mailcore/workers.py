@@ -98,16 +98,37 @@ async def _read_frame(reader: asyncio.StreamReader) -> list[tuple[Any, ...]]:
 EVENT_BACKLOG = 4 * 1024 * 1024
 
 
-class _Sender:
-    """Messages to the other side, gathered into one frame per event-loop turn."""
+#: How long a droppable message (a log event, a message record) may wait for
+#: others to share its frame. A worker busy with SMTP then wakes the main
+#: process a hundred times a second at most for them, instead of once or
+#: more per message; a relay call goes at the end of the loop turn.
+EVENT_DELAY = 0.01
 
-    def __init__(self, writer: asyncio.StreamWriter, backlog: int = EVENT_BACKLOG) -> None:
+
+class _Sender:
+    """Messages to the other side, gathered into frames.
+
+    A message that someone waits for (a relay call and its answer, the
+    worker's "ready") leaves at the end of the event-loop turn, together
+    with everything queued before it; droppable ones wait up to ``delay``
+    seconds for company.
+    """
+
+    def __init__(
+        self,
+        writer: asyncio.StreamWriter,
+        backlog: int = EVENT_BACKLOG,
+        delay: float = EVENT_DELAY,
+    ) -> None:
         self.writer = writer
         self.backlog = backlog
+        self.delay = delay
         #: Droppable messages dropped since the backlog last had room.
         self.dropped = 0
         self._pending: list[tuple[Any, ...]] = []
         self._loop = asyncio.get_running_loop()
+        self._soon = False
+        self._timer: asyncio.TimerHandle | None = None
 
     def send(self, message: tuple[Any, ...], *, droppable: bool = False) -> None:
         if self.dropped or droppable:
@@ -116,16 +137,22 @@ class _Sender:
                 self.dropped += 1
                 return
             if self.dropped and not full:
-                self._queue(("dropped", self.dropped))
+                self._pending.append(("dropped", self.dropped))
                 self.dropped = 0
-        self._queue(message)
-
-    def _queue(self, message: tuple[Any, ...]) -> None:
-        if not self._pending:
-            self._loop.call_soon(self._flush)
         self._pending.append(message)
+        if not droppable:
+            if not self._soon:
+                self._soon = True
+                self._loop.call_soon(self.flush)
+        elif self._timer is None and not self._soon:
+            self._timer = self._loop.call_later(self.delay, self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Send everything queued now, in one frame."""
+        self._soon = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         pending, self._pending = self._pending, []
         if pending and not self.writer.is_closing():
             self.writer.write(_frame(pending))
@@ -152,6 +179,10 @@ class WorkerLink:
         while more than ``EVENT_BACKLOG`` bytes wait for the main process.
         """
         self._sender.send(message, droppable=droppable)
+
+    def flush(self) -> None:
+        """Send what is queued now (before the worker closes the link)."""
+        self._sender.flush()
 
     async def enqueue(self, envelope: Envelope, data: bytes) -> str:
         """Have the main process queue ``data`` for relaying; its queue id once durable."""
@@ -252,6 +283,7 @@ async def _worker(boot: Bootstrap) -> int:
     try:
         return await server.run()
     finally:
+        link.flush()  # the last session's log lines and records
         writer.close()
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError):

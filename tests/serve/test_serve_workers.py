@@ -340,7 +340,8 @@ async def test_worker_events_bounded_while_main_does_not_read() -> None:
     theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
     _reader, writer = await asyncio.open_connection(sock=ours)
     reader, main_writer = await asyncio.open_connection(sock=theirs)
-    sender = _Sender(writer, backlog=64 * 1024)
+    # No delay: a frame per loop turn, the most a worker ever sends.
+    sender = _Sender(writer, backlog=64 * 1024, delay=0.0)
 
     def record(i: int) -> tuple[object, ...]:
         return ("event", "smtp", "connect", f"127.0.0.1:{i}", {"pad": f"{i}" + "x" * 200})
@@ -375,3 +376,39 @@ async def test_worker_events_bounded_while_main_does_not_read() -> None:
     assert tail[-1][0] == "event" and tail[-1][3] == "127.0.0.1:5001"
     writer.close()
     main_writer.close()
+
+
+async def test_worker_events_wait_briefly_for_company_and_relay_calls_do_not() -> None:
+    """Log events and records go out in shared frames; a relay call at the end of the turn."""
+    import asyncio
+    import socket
+
+    from mailcore.workers import _read_frame, _Sender
+
+    async def pair(
+        delay: float | None,
+    ) -> tuple[_Sender, asyncio.StreamReader, list[asyncio.StreamWriter]]:
+        ours, theirs = socket.socketpair()
+        _reader, writer = await asyncio.open_connection(sock=ours)
+        reader, main_writer = await asyncio.open_connection(sock=theirs)
+        sender = _Sender(writer) if delay is None else _Sender(writer, delay=delay)
+        return sender, reader, [writer, main_writer]
+
+    sender, reader, writers = await pair(None)  # the default delay
+    for i in range(3):
+        sender.send(("event", "smtp", "connect", f"p{i}", {}), droppable=True)
+    frame = await asyncio.wait_for(_read_frame(reader), 5)
+    assert [m[3] for m in frame] == ["p0", "p1", "p2"]  # one frame for the three
+
+    # With a long delay, events alone stay queued; a relay call leaves at
+    # once and takes the events queued before it along, in order.
+    sender, reader, more = await pair(60.0)
+    writers += more
+    sender.send(("event", "smtp", "connect", "p3", {}), droppable=True)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(_read_frame(reader), 0.2)
+    sender.send(("enqueue", 7, (), b"data"))
+    frame = await asyncio.wait_for(_read_frame(reader), 5)
+    assert [m[0] for m in frame] == ["event", "enqueue"]
+    for w in writers:
+        w.close()
