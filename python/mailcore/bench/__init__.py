@@ -7,6 +7,8 @@ and JSON writers here; ``mailcore bench codecs`` is the first area (``smtp``,
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import os
 import statistics
@@ -14,7 +16,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["Result", "format_table", "median_seconds", "settle_disk", "write_json"]
+__all__ = [
+    "Result",
+    "format_table",
+    "median_seconds",
+    "settle_disk",
+    "spread_subdirectories",
+    "write_json",
+]
 
 
 @dataclass(frozen=True)
@@ -80,15 +89,55 @@ def write_json(results: Sequence[Result], path: str) -> None:
 
 
 def settle_disk(seconds: float) -> None:
-    """Flush dirty pages and wait, so a timed run does not pay for the files of the one before.
+    """Flush dirty pages and wait, so a timed run does not pay for the writeback of the one before.
 
-    On ext4 without a journal (this project's CI machines) a new file skips
-    the inodes freed in the last 5 s, 35 s while their inode table block is
-    dirty: right after a server deleted thousands of queue files, every file
-    the next server creates scans past them. Servers that create files take
-    turns only after this.
+    On ext4 without a journal (this project's CI machines) a new file also
+    skips every inode of its block group freed in the last 60 s (360 s while
+    the freed inode's table block is dirty; the sync here cleans it), and
+    each allocation scans past them from the start of the group. A pause
+    cannot wait that out between runs: :func:`spread_subdirectories` keeps
+    each run in block groups of its own instead.
     """
     if seconds <= 0:
         return
     os.sync()
     time.sleep(seconds)
+
+
+# linux/fs.h: FS_IOC_GETFLAGS / FS_IOC_SETFLAGS (an int, whatever the macro's
+# type says) and FS_TOPDIR_FL, what `chattr +T` sets.
+_FS_IOC_GETFLAGS = 0x80086601
+_FS_IOC_SETFLAGS = 0x40086602
+_FS_TOPDIR_FL = 0x00020000
+
+
+def spread_subdirectories(path: os.PathLike[str] | str) -> bool:
+    """Mark ``path`` as the top of directory trees for ext4's allocator (``chattr +T``).
+
+    ext4 then puts each new subdirectory of ``path``, and the files below it,
+    in the least used group of block groups it can find, instead of next to
+    ``path``. For a benchmark that means each run's files get inodes of
+    their own: on ext4 without a journal, creating a file in a group where
+    thousands were deleted in the last minute scans past every one of them
+    (``find_inode_bit`` -> ``recently_deleted``), so a server that follows
+    Postfix (which deletes a queue file per message) would pay for Postfix's
+    deletes, and every run for the cleanup of the one before.
+
+    Best effort: False where the filesystem has no such flag (tmpfs, btrfs,
+    ...), where the allocator has nothing to do with it anyway.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        flags = array.array("i", [0])
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
+        if not flags[0] & _FS_TOPDIR_FL:
+            flags[0] |= _FS_TOPDIR_FL
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, flags, True)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

@@ -44,7 +44,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailcore.bench import settle_disk
+from mailcore.bench import settle_disk, spread_subdirectories
 from mailcore.config import smtp_process_count
 from mailcore.smtp.bench import SMTP_SOURCE, uvloop_available
 
@@ -202,14 +202,23 @@ def _wait_port(port: int, timeout: float = 30.0) -> None:
 def _run_dir(prefix: str, workdir: Path | None) -> Iterator[Path]:
     """A fresh directory for one run: inside ``workdir`` (kept), or a temporary one.
 
-    :func:`run` keeps every run's files until the end: deleting thousands of
-    files just before the next server starts would make that server pay for
-    the harness (ext4 skips recently freed inodes when it allocates new ones).
+    :func:`run` keeps every run's files until the end, and ``workdir``
+    spreads its subdirectories (:func:`spread_subdirectories`), so each run
+    creates its files in block groups of its own: on ext4 without a journal,
+    a file created where thousands were deleted in the last minute (Postfix's
+    queue files, or a cleaned-up run) pays for scanning past them. The run's
+    own directory spreads its subdirectories too: Postfix's queue and its
+    Maildir do not share a group, so its deliveries pay only for its own
+    queue deletions on the queue side, as with separate spool and mail
+    directories.
     """
     if workdir is not None:
-        yield Path(tempfile.mkdtemp(prefix=prefix, dir=workdir))
+        root = Path(tempfile.mkdtemp(prefix=prefix, dir=workdir))
+        spread_subdirectories(root)
+        yield root
         return
     root = Path(tempfile.mkdtemp(prefix=prefix))
+    spread_subdirectories(root)
     try:
         yield root
     finally:
@@ -419,6 +428,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="mailcore-bench-serve-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # Postfix's daemons must reach their run's directory
+        spread_subdirectories(workdir)
 
         def postfix() -> ServeResult:
             settle_disk(settle)
