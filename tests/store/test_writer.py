@@ -383,3 +383,80 @@ def test_the_writer_survives_a_batch_that_blows_up(tmp_path: Path) -> None:
         assert _committed(path) == {"after": 2, "slow": 0}
     finally:
         writer.close()
+
+
+class _SlowDirSync:
+    """The Rust core, except that directory fsyncs wait for ``go`` (and still run)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.syncing = threading.Event()
+        self.go = threading.Event()
+        self.fail: OSError | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def sync_dirs(self, dirs: list[str], threads: int = 8) -> None:
+        self.syncing.set()
+        assert self.go.wait(10)
+        if self.fail is not None:
+            raise self.fail
+        self._real.sync_dirs(dirs, threads=threads)
+
+
+def _renamed_into(directory: Path, key: str) -> Callable[[Txn], str]:
+    """A job like an append: a row, and a directory to fsync before success."""
+
+    def job(txn: Txn) -> str:
+        txn.conn.execute("INSERT INTO meta(key, value) VALUES (?, 1)", (key,))
+        txn.sync_dirs.add(str(directory))
+        return key
+
+    return job
+
+
+def test_directory_fsync_runs_outside_the_lock_and_before_success(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailcore.store import index
+
+    slow = _SlowDirSync(index._core)
+    monkeypatch.setattr(index, "_core", slow)
+    path = tmp_path / "index.sqlite"
+    # Two writers on one index, as the main process and an SMTP worker have.
+    first, other = Writer(path), Writer(path)
+    try:
+        pending = first.submit(_renamed_into(tmp_path, "first"))
+        assert slow.syncing.wait(10)
+        # Committed, but its caller does not hear of it before the fsync...
+        assert _committed(path) == {"first": 1}
+        assert not pending.done()
+        # ...while the other writer takes the lock and commits meanwhile.
+        assert other.submit(_insert("other", 2)).result(10) is not None
+        assert not pending.done()
+        slow.go.set()
+        assert pending.result(10) == "first"
+    finally:
+        slow.go.set()
+        first.close()
+        other.close()
+
+
+def test_a_failed_directory_fsync_fails_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailcore.store import index
+
+    slow = _SlowDirSync(index._core)
+    slow.fail = OSError(5, "Input/output error")
+    slow.go.set()
+    monkeypatch.setattr(index, "_core", slow)
+    writer = Writer(tmp_path / "index.sqlite")
+    try:
+        with pytest.raises(OSError, match="Input/output error"):
+            writer.submit(_renamed_into(tmp_path, "lost")).result(10)
+        # A job that renames nothing needs no fsync and still succeeds.
+        assert writer.submit(_insert("plain", 1)).result(10) is not None
+    finally:
+        writer.close()

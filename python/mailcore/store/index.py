@@ -5,11 +5,13 @@ one :class:`Writer` thread that takes whatever jobs are queued, writes and
 fsyncs the new message files they bring (in one call into the Rust core),
 runs them in ONE ``BEGIN IMMEDIATE`` transaction (a savepoint each, so one
 failing job does not undo the others; neighbouring appends share one call
-and one savepoint, see :meth:`Writer.run_grouped`), fsyncs the Maildir directories the
-jobs renamed files into, and commits: many concurrent appends share one
-directory fsync and one commit (group commit). ``BEGIN IMMEDIATE`` also serialises writers of other
-processes on the same data directory, which is what keeps UIDs and MODSEQs
-unique and ascending across processes.
+and one savepoint, see :meth:`Writer.run_grouped`), commits, and then
+fsyncs the Maildir directories the jobs renamed files into before it tells
+anyone: many concurrent appends share one directory fsync and one commit
+(group commit). ``BEGIN IMMEDIATE`` (behind a ``flock``, held until the
+commit) also serialises writers of other processes on the same data
+directory, which is what keeps UIDs and MODSEQs unique and ascending across
+processes; the directory fsync runs after the lock is released.
 
 The WAL runs with ``synchronous=NORMAL``: a commit survives a process crash
 (SIGKILL) but the last commits may be lost on power failure. That loses no
@@ -118,7 +120,8 @@ class Txn:
     """What a job sees: the connection inside the open transaction.
 
     A job adds every directory it renamed or linked a file into to
-    ``sync_dirs``; they are fsynced once per batch, before the commit.
+    ``sync_dirs``; they are fsynced once per batch, after the commit and
+    before any job's caller hears of success.
     ``notify`` is set when the job changed anything the change feed reports.
     """
 
@@ -339,11 +342,29 @@ class Writer:
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
-            self._run_locked(batch)
+            txn, results = self._run_locked(batch)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        # The directories the batch renamed files into are fsynced after the
+        # commit, outside the lock: the writers of other processes (SMTP
+        # workers) commit their batches meanwhile instead of queueing behind
+        # this fsync. Nobody hears of success before it: a job's caller (the
+        # SMTP session about to answer 250) waits for this report.
+        if txn.sync_dirs and any(ok for _job, ok, _value in results):
+            try:
+                _core.sync_dirs(sorted(txn.sync_dirs), threads=FSYNC_THREADS)
+            except OSError as exc:
+                # Committed but perhaps not durable: fail the jobs (their
+                # callers answer with a temporary error); the index and the
+                # Maildir agree, so a retried message is a duplicate at worst.
+                _log.error("fsync of %s failed: %s", sorted(txn.sync_dirs), exc)
+                results = [(job, False, exc) for job, _ok, _value in results]
+        self._report(results)
+        if txn.notify and self._on_commit is not None:
+            self._on_commit()
 
-    def _run_locked(self, batch: list[_Job[Any]]) -> None:
+    def _run_locked(self, batch: list[_Job[Any]]) -> tuple[Txn, list[tuple[_Job[Any], bool, Any]]]:
+        """Run ``batch`` in one transaction and commit; the outcomes, not yet reported."""
         conn = self._conn
         txn = Txn(conn)
         results: list[tuple[_Job[Any], bool, Any]] = []
@@ -354,8 +375,7 @@ class Writer:
                 if job.file is not None:
                     _unlink(job.file[0])
                 results.append((job, False, exc))
-            self._report(results)
-            return
+            return txn, results
         live: list[_Job[Any]] = []
         for job in batch:
             if job.future is not None and not job.future.set_running_or_notify_cancel():
@@ -387,16 +407,13 @@ class Writer:
                     "DELETE FROM changes WHERE seq <= (SELECT max(seq) FROM changes) - ?",
                     (CHANGES_KEPT,),
                 )
-            if txn.sync_dirs:
-                _core.sync_dirs(sorted(txn.sync_dirs), threads=FSYNC_THREADS)
             conn.execute("COMMIT")
-        except (sqlite3.Error, OSError) as exc:
+        except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             results = [(job, False, exc) for job, _ok, _value in results]
-        self._report(results)
-        if txn.notify and self._on_commit is not None:
-            self._on_commit()
+            txn.notify = False
+        return txn, results
 
     def _run_jobs(
         self,
