@@ -6,12 +6,14 @@ fsyncs the new message files they bring (in one call into the Rust core),
 runs them in ONE ``BEGIN IMMEDIATE`` transaction (a savepoint each, so one
 failing job does not undo the others; neighbouring appends share one call
 and one savepoint, see :meth:`Writer.run_grouped`), commits, and then
-fsyncs the Maildir directories the jobs renamed files into before it tells
-anyone: many concurrent appends share one directory fsync and one commit
-(group commit). ``BEGIN IMMEDIATE`` (behind a ``flock``, held until the
-commit) also serialises writers of other processes on the same data
-directory, which is what keeps UIDs and MODSEQs unique and ascending across
-processes; the directory fsync runs after the lock is released.
+fsyncs the Maildir directories the jobs renamed files into before any job's
+caller hears of success (readers may see the commit a moment earlier, as a
+Maildir reader sees a renamed file before its directory is fsynced): many
+concurrent appends share one directory fsync and one commit (group commit).
+``BEGIN IMMEDIATE`` (behind a ``flock``, held until the commit) also
+serialises writers of other processes on the same data directory, which is
+what keeps UIDs and MODSEQs unique and ascending across processes; the
+directory fsync runs after the lock is released.
 
 The WAL runs with ``synchronous=NORMAL``: a commit survives a process crash
 (SIGKILL) but the last commits may be lost on power failure. That loses no
@@ -169,8 +171,9 @@ class Writer:
     """The write connection and the group commit of jobs.
 
     One thread runs every write job. It takes whatever is queued (up to
-    ``BATCH_MAX``), runs the jobs in ONE transaction, fsyncs the directories
-    they renamed files into, commits, and only then reports: the event loops
+    ``BATCH_MAX``), runs the jobs in ONE transaction, commits, fsyncs the
+    directories they renamed files into (outside the lock that serialises
+    the writers of all processes), and only then reports: the event loops
     waiting for results hear about the whole batch in one callback each.
     Jobs that bring a new file (appends) first pass through a second
     thread, which writes and fsyncs all the files queued at that moment in

@@ -327,8 +327,8 @@ class MaildirStore(Store):
 
         The writer thread writes and fsyncs the file in ``tmp/`` together
         with every other append of its batch, then gives it its UID, renames
-        it into ``new/`` (or ``cur/`` with flags), fsyncs the directory and
-        commits. Nothing is reported before the commit. A caller cancelled
+        it into ``new/`` (or ``cur/`` with flags), commits the index and
+        fsyncs the directory. Nothing is reported before both. A caller cancelled
         before the batch took the append leaves no file behind.
         """
         if self._writer is None:
