@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from mailcore import _core
 from mailcore.store import MaildirStore, ops
 from mailcore.store.base import MailboxNotFound
 from mailcore.store.index import Txn, Writer, connect
@@ -419,10 +420,8 @@ def _renamed_into(directory: Path, key: str) -> Callable[[Txn], str]:
 def test_directory_fsync_runs_outside_the_lock_and_before_success(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mailcore.store import index
-
-    slow = _SlowDirSync(index._core)
-    monkeypatch.setattr(index, "_core", slow)
+    slow = _SlowDirSync(_core)
+    monkeypatch.setattr("mailcore.store.index._core", slow)
     path = tmp_path / "index.sqlite"
     # Two writers on one index, as the main process and an SMTP worker have.
     first, other = Writer(path), Writer(path)
@@ -446,12 +445,10 @@ def test_directory_fsync_runs_outside_the_lock_and_before_success(
 def test_a_failed_directory_fsync_fails_the_job(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mailcore.store import index
-
-    slow = _SlowDirSync(index._core)
+    slow = _SlowDirSync(_core)
     slow.fail = OSError(5, "Input/output error")
     slow.go.set()
-    monkeypatch.setattr(index, "_core", slow)
+    monkeypatch.setattr("mailcore.store.index._core", slow)
     writer = Writer(tmp_path / "index.sqlite")
     try:
         with pytest.raises(OSError, match="Input/output error"):
