@@ -19,6 +19,13 @@ second, wall clock from the first connection to the last delivered message
 the median of its runs' ratios to the mean of the Postfix runs just before
 and after them (Postfix runs first and after every round).
 
+Each server's runs live in a directory of their own that ext4 places in
+block groups away from ``/tmp`` and from the other server (see
+:func:`mailcore.bench.spread_subdirectories`). On ext4 without a journal a
+new file scans past every inode freed in its group in the last minute, so
+start a bench at least a minute after the last one ended (its cleanup
+frees some 35,000 inodes), or after a test run.
+
 Then, for mailcore, the time until an IMAP client sitting in IDLE (RFC 2177)
 on the INBOX sees the last message: from the end of the smtp-source run (the
 last 250) to the ``* N EXISTS`` that counts it. This needs the IMAP server
