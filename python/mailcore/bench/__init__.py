@@ -119,9 +119,8 @@ def spread_subdirectories(path: os.PathLike[str] | str) -> bool:
     ``path``. For a benchmark that means each run's files get inodes of
     their own: on ext4 without a journal, creating a file in a group where
     thousands were deleted in the last minute scans past every one of them
-    (``find_inode_bit`` -> ``recently_deleted``), so a server that follows
-    Postfix (which deletes a queue file per message) would pay for Postfix's
-    deletes, and every run for the cleanup of the one before.
+    (``find_inode_bit`` -> ``recently_deleted``), so a run next to ``/tmp``
+    pays for whatever an earlier benchmark or test run cleaned up there.
 
     Best effort: False where the filesystem has no such flag (tmpfs, btrfs,
     ...), where the allocator has nothing to do with it anyway.

@@ -212,8 +212,9 @@ def _run_dir(prefix: str, workdir: Path | None) -> Iterator[Path]:
     :func:`run` keeps every run's files until the end, each server's runs in
     a directory of its own that ext4 places apart from the other's (see
     :func:`spread_subdirectories`): on ext4 without a journal, a file created
-    in a block group where thousands were deleted in the last minute
-    (Postfix's queue files) pays for scanning past each of them.
+    in a block group where thousands were deleted in the last minute (by an
+    earlier benchmark's cleanup, a test run, the other server) pays for
+    scanning past each of them.
     """
     if workdir is not None:
         yield Path(tempfile.mkdtemp(prefix=prefix, dir=workdir))
@@ -428,10 +429,10 @@ def run(
     with tempfile.TemporaryDirectory(prefix="mailcore-bench-serve-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # Postfix's daemons must reach their run's directory
-        # One directory per server, each in block groups of its own: the
-        # queue files Postfix deletes during its runs must not slow down the
-        # mailcore runs that follow (each server's own layout below its
-        # directory stays one tree, as one data directory would be).
+        # One directory per server, away from /tmp's block groups (where
+        # test runs and earlier benchmarks delete thousands of files) and,
+        # where ext4 finds room, from each other; each server's layout below
+        # its directory stays one tree, as one data directory would be.
         spread_subdirectories(workdir)
         postfix_dir, mailcore_dir = workdir / "postfix", workdir / "mailcore"
         postfix_dir.mkdir()
